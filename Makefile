@@ -1,0 +1,51 @@
+# The two commands of the README: `make run` and `make test`. Both create .venv when missing.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+DATA   ?= ../shared/data/mnist.npz
+
+.PHONY: run test lint typecheck pytest container-lint train evaluate bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Stamps: reinstall only when pyproject.toml changes.
+$(VENV)/.runtime: pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e .
+	touch $@
+
+$(VENV)/.dev: pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $@ $(VENV)/.runtime
+
+run: $(VENV)/.runtime
+	$(BIN)/uvicorn --factory app.main:create_app --host $(HOST) --port $(PORT) \
+		--loop uvloop --http httptools --no-access-log --timeout-graceful-shutdown 20
+
+test: lint typecheck container-lint pytest
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(VENV)/.dev
+	$(BIN)/mypy app model tests
+
+container-lint: $(VENV)/.dev
+	$(BIN)/hadolint Dockerfile
+	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
+
+pytest: $(VENV)/.dev
+	$(BIN)/pytest
+
+train: $(VENV)/.dev
+	$(BIN)/python -m model.train --arch unet --data $(DATA) --out model/artifacts/denoiser/2
+
+evaluate: $(VENV)/.dev
+	$(BIN)/python -m model.evaluate --data $(DATA)
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,1 @@
+"""Offline side of the service: data, architectures, training, export and evaluation."""

@@ -1,0 +1,71 @@
+"""MNIST loading and the noise model shared by training and evaluation."""
+
+from __future__ import annotations
+
+import hashlib
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+FloatImages = npt.NDArray[np.float32]
+
+_ARRAYS = ("x_train", "y_train", "x_test", "y_test")
+
+
+class DataError(Exception):
+    """The data file is missing or does not hold MNIST in the Keras layout."""
+
+
+@dataclass(frozen=True)
+class Mnist:
+    """MNIST images scaled to [0, 1] with a trailing channel axis: (N, 28, 28, 1)."""
+
+    x_train: FloatImages
+    x_test: FloatImages
+    source: str
+    sha256: str | None
+
+
+def load_mnist(path: Path | None) -> Mnist:
+    """Load a Keras-layout ``mnist.npz`` from ``path``, or download it with Keras when None."""
+    if path is None:
+        import keras
+
+        (x_train, _), (x_test, _) = keras.datasets.mnist.load_data()
+        return Mnist(_scale(x_train), _scale(x_test), "keras.datasets.mnist", None)
+    if not path.is_file():
+        raise DataError(f"data file {str(path)!r} does not exist")
+    try:
+        with np.load(path) as npz:
+            missing = [name for name in _ARRAYS if name not in npz.files]
+            if missing:
+                raise DataError(f"data file {str(path)!r} lacks the arrays {missing}")
+            x_train, x_test = npz["x_train"], npz["x_test"]
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise DataError(f"data file {str(path)!r} is not a readable .npz archive: {exc}") from exc
+    for name, array in (("x_train", x_train), ("x_test", x_test)):
+        if array.ndim != 3 or array.shape[1:] != (28, 28):
+            raise DataError(f"{name} in {str(path)!r} has shape {array.shape}, expected (N, 28, 28)")
+    return Mnist(_scale(x_train), _scale(x_test), str(path), file_sha256(path))
+
+
+def _scale(images: npt.NDArray[np.uint8]) -> FloatImages:
+    return (images.astype(np.float32) / 255.0)[..., np.newaxis]
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def add_noise(images: FloatImages, noise_factor: float, seed: int) -> FloatImages:
+    """The seed recipe's noise: clip(x + noise_factor * N(0, 1), 0, 1), from a fixed draw."""
+    rng = np.random.default_rng(seed)
+    noise = rng.standard_normal(images.shape, dtype=np.float32)
+    return np.clip(images + noise_factor * noise, 0.0, 1.0)
