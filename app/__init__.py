@@ -1,0 +1,1 @@
+"""HTTP service that denoises grayscale digit images with a convolutional autoencoder."""

@@ -1,0 +1,117 @@
+"""Dynamic batching: requests that wait at the same time share one model call.
+
+One worker thread owns the model. It takes whatever has queued up while the previous call ran
+(up to ``max_batch`` images), runs one call and hands each request its own slice. Under light load
+a request runs alone at once; under heavy load batches grow by themselves, with no timer to tune.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+Batch = npt.NDArray[np.float32]
+
+
+class Overloaded(Exception):
+    """The queue in front of the model is full; the client should retry later."""
+
+
+@dataclass
+class _Job:
+    images: Batch
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Batch] = field(repr=False)
+
+
+class MicroBatcher:
+    def __init__(
+        self,
+        infer: Callable[[Batch], Batch],
+        max_batch: int,
+        max_queue_images: int,
+        on_batch: Callable[[int], None] = lambda size: None,
+    ) -> None:
+        self._infer = infer
+        self._max_batch = max_batch
+        self._max_queue_images = max_queue_images
+        self._on_batch = on_batch
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._queued_images = 0
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="inference", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Finish the queued jobs, then end the worker."""
+        self._queue.put(None)
+        self._thread.join()
+
+    async def submit(self, images: Batch) -> Batch:
+        """Denoise ``images`` (N, 28, 28, 1); raises Overloaded when the queue is full."""
+        n = len(images)
+        with self._lock:
+            if self._queued_images + n > self._max_queue_images:
+                raise Overloaded(
+                    f"{self._queued_images} images are waiting for the model, the limit is {self._max_queue_images}"
+                )
+            self._queued_images += n
+        loop = asyncio.get_running_loop()
+        job = _Job(images, loop, loop.create_future())
+        self._queue.put(job)
+        return await job.future
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            jobs, size, stop = [first], len(first.images), False
+            while size < self._max_batch:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                jobs.append(nxt)
+                size += len(nxt.images)
+            self._process(jobs, size)
+            if stop:
+                return
+
+    def _process(self, jobs: list[_Job], size: int) -> None:
+        with self._lock:
+            self._queued_images -= size
+        try:
+            batch = jobs[0].images if len(jobs) == 1 else np.concatenate([j.images for j in jobs])
+            output = self._infer(batch)
+            self._on_batch(size)
+        except Exception as exc:  # delivered to every waiting request, which answers 500
+            for job in jobs:
+                job.loop.call_soon_threadsafe(_set_exception, job.future, exc)
+            return
+        start = 0
+        for job in jobs:
+            end = start + len(job.images)
+            job.loop.call_soon_threadsafe(_set_result, job.future, output[start:end])
+            start = end
+
+
+def _set_result(future: asyncio.Future[Batch], value: Batch) -> None:
+    if not future.done():  # the request may have timed out or been cancelled meanwhile
+        future.set_result(value)
+
+
+def _set_exception(future: asyncio.Future[Batch], exc: Exception) -> None:
+    if not future.done():
+        future.set_exception(exc)

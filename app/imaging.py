@@ -1,0 +1,191 @@
+"""Turning uploaded bytes into the model's input, and the model's output back into a PNG.
+
+Everything here is plain Pillow and NumPy and runs in a worker thread, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+from enum import StrEnum
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+
+SIDE = 28  # the model's input is SIDE x SIDE
+Pixels = npt.NDArray[np.float32]
+
+# Pillow identifies the format from the bytes; the filename and Content-Type are never trusted.
+# Only these decoders are ever tried, so EPS (Ghostscript) and other plugins stay out of reach.
+FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP")
+_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"),
+    (b"BM", "BMP"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+)
+
+
+class Invert(StrEnum):
+    AUTO = "auto"
+    TRUE = "true"
+    FALSE = "false"
+
+
+class ImageError(Exception):
+    """An upload the service cannot use; ``code`` is machine-readable, the message is for people."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Prepared:
+    pixels: Pixels  # SIDE x SIDE in [0, 1], light digit on dark background like MNIST
+    inverted: bool  # the upload was dark on light and was inverted to get ``pixels``
+    size: tuple[int, int]  # the upload's (width, height)
+    format: str
+
+
+def sniff_format(data: bytes) -> str | None:
+    """The image format the bytes start with, among the accepted ones."""
+    for signature, name in _SIGNATURES:
+        if data.startswith(signature):
+            return name
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    return None
+
+
+def prepare(data: bytes, invert: Invert, max_pixels: int) -> Prepared:
+    """Decode an upload into the model's 28x28 input."""
+    if not data:
+        raise ImageError(422, "empty_file", "the uploaded file is empty")
+    fmt = sniff_format(data)
+    if fmt is None:
+        raise ImageError(
+            415,
+            "unsupported_media_type",
+            f"the file is not an image in a supported format ({', '.join(FORMATS)}); it starts with {data[:16]!r}",
+        )
+    image = _open(data, fmt, max_pixels)
+    size = image.size
+    pixels = _to_gray(_shrink(image))
+    resized = np.asarray(Image.fromarray(pixels, mode="F").resize((SIDE, SIDE), Image.Resampling.BOX), dtype=np.float32)
+    inverted = _decide_inversion(resized, invert)
+    if inverted:
+        resized = 1.0 - resized
+    return Prepared(np.clip(resized, 0.0, 1.0), inverted, size, fmt)
+
+
+def _open(data: bytes, fmt: str, max_pixels: int) -> Image.Image:
+    try:
+        with warnings.catch_warnings():
+            # Pillow only warns between its limit and twice it; our own check below decides.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=[fmt])
+    except Image.DecompressionBombError as exc:
+        raise ImageError(422, "too_many_pixels", f"the {fmt} image is too large: {exc}") from exc
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise ImageError(422, "corrupt_image", f"the {fmt} image cannot be read: {exc}") from exc
+    width, height = image.size
+    if width * height > max_pixels:
+        raise ImageError(
+            422,
+            "too_many_pixels",
+            f"the {fmt} image is {width}x{height} = {width * height:,} pixels, over the limit of {max_pixels:,}",
+        )
+    if width < 1 or height < 1:
+        raise ImageError(422, "corrupt_image", f"the {fmt} image has no pixels ({width}x{height})")
+    if fmt == "JPEG":
+        # Decode large JPEGs at 1/2, 1/4 or 1/8 scale: far less work, and we only need 28x28.
+        image.draft("L" if image.mode == "L" else "RGB", (SIDE * 2, SIDE * 2))
+    try:
+        image.load()
+    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as exc:
+        raise ImageError(422, "corrupt_image", f"the {fmt} image cannot be decoded: {exc}") from exc
+    return image
+
+
+def _shrink(image: Image.Image) -> Image.Image:
+    """Normalise the mode and cut big images down early, so later float copies stay small."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+        image = image.convert("I")
+    elif image.mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    elif image.mode == "PA":
+        image = image.convert("RGBA")
+    elif image.mode not in ("L", "LA", "RGB", "RGBA", "I", "F"):
+        image = image.convert("RGB")  # 1, CMYK, YCbCr, LAB, HSV, RGBX, RGBa...
+    factor = min(image.size) // (SIDE * 4)
+    if factor >= 2 and image.mode in ("L", "LA", "RGB", "RGBA"):
+        image = image.reduce(factor)
+    return image
+
+
+def _to_gray(image: Image.Image) -> Pixels:
+    """Grayscale floats in [0, 1], transparency flattened onto the digit's own background."""
+    if image.mode in ("I", "F"):
+        values = np.asarray(image, dtype=np.float32)
+        return _normalise_wide(values)
+    alpha: Pixels | None = None
+    if image.mode in ("LA", "RGBA"):
+        alpha = np.asarray(image.getchannel("A"), dtype=np.float32) / 255.0
+        image = image.convert("LA").getchannel("L") if image.mode == "RGBA" else image.getchannel("L")
+    elif image.mode == "RGB":
+        image = image.convert("L")
+    gray = np.asarray(image, dtype=np.float32) / 255.0
+    if alpha is None:
+        return gray
+    # Ink drawn on a transparent canvas: dark ink sat on paper (white), light ink on black.
+    covered = float(alpha.sum())
+    ink = float((gray * alpha).sum() / covered) if covered > 0 else 0.0
+    background = 1.0 if ink < 0.5 else 0.0
+    return gray * alpha + background * (1.0 - alpha)
+
+
+def _normalise_wide(values: Pixels) -> Pixels:
+    """Scale 16/32-bit integer or float pixels into [0, 1]."""
+    if values.size == 0 or not np.all(np.isfinite(values)):
+        values = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
+    low, high = float(values.min()), float(values.max())
+    if low >= 0.0 and high <= 1.0:
+        return values
+    if low >= 0.0 and high <= 255.0:
+        return values / 255.0
+    if low >= 0.0 and high <= 65535.0:
+        return values / 65535.0
+    return (values - low) / (high - low) if high > low else np.zeros_like(values)
+
+
+def _decide_inversion(pixels: Pixels, invert: Invert) -> bool:
+    if invert is Invert.AUTO:
+        # The background covers most of a digit image; a light one means dark ink on paper.
+        return float(np.median(pixels)) > 0.5
+    return invert is Invert.TRUE
+
+
+def encode_png(pixels: Pixels, inverted: bool, size: tuple[int, int] | None = None) -> bytes:
+    """The model's output as an 8-bit grayscale PNG, in the upload's polarity and optionally size."""
+    values = 1.0 - pixels if inverted else pixels
+    image = Image.fromarray(np.rint(np.clip(values, 0.0, 1.0) * 255.0).astype(np.uint8), mode="L")
+    if size is not None and size != image.size:
+        image = image.resize(size, Image.Resampling.BICUBIC)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=1)  # tiny images: speed over a few bytes
+    return buffer.getvalue()
+
+
+def capped_size(size: tuple[int, int], max_side: int) -> tuple[int, int]:
+    """``size`` scaled down, keeping its aspect, so that neither side exceeds ``max_side``."""
+    width, height = size
+    scale = min(1.0, max_side / max(width, height))
+    return max(1, round(width * scale)), max(1, round(height * scale))

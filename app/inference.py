@@ -1,0 +1,91 @@
+"""Loading the SavedModel and running it. Every TensorFlow call in the service lives here."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from app.imaging import SIDE
+
+log = logging.getLogger(__name__)
+
+Batch = npt.NDArray[np.float32]  # (N, 28, 28, 1) in [0, 1]
+CARD_FILE = "metadata.json"
+
+
+class ModelLoadError(Exception):
+    """The model directory cannot be served; the message names the path and the problem."""
+
+
+def latest_version(model_dir: Path) -> Path:
+    """The highest integer-numbered subdirectory of ``model_dir`` (TF Serving's layout)."""
+    if not model_dir.is_dir():
+        raise ModelLoadError(f"model directory {str(model_dir)!r} does not exist")
+    versions = [p for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit()]
+    if not versions:
+        raise ModelLoadError(f"model directory {str(model_dir)!r} holds no integer-numbered version")
+    return max(versions, key=lambda p: int(p.name))
+
+
+@dataclass(frozen=True)
+class Model:
+    """One loaded SavedModel version with its model card."""
+
+    path: Path
+    version: int
+    card: dict[str, Any]
+    _serve: Any  # the SavedModel's ``serve`` tf.function, with one fixed input signature
+
+    def __call__(self, batch: Batch) -> Batch:
+        """Denoise a batch; safe to call from any thread but the event loop's."""
+        return np.asarray(self._serve(batch), dtype=np.float32)
+
+    @property
+    def anomaly_threshold(self) -> float | None:
+        value = self.card.get("evaluation", {}).get("anomaly_threshold")
+        return float(value) if value is not None else None
+
+
+def configure_tensorflow() -> None:
+    """Quiet TensorFlow's C++ logs before it is imported (setdefault: the operator may override)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def load_model(model_dir: Path) -> Model:
+    """Load, check and warm the highest version under ``model_dir``."""
+    path = latest_version(model_dir)
+    configure_tensorflow()
+    import tensorflow as tf
+
+    try:
+        loaded = tf.saved_model.load(str(path))
+    except Exception as exc:  # TF raises many types (OSError, ValueError, its own errors)
+        raise ModelLoadError(f"cannot load a SavedModel from {str(path)!r}: {exc}".splitlines()[0]) from exc
+    serve = getattr(loaded, "serve", None)
+    if serve is None:
+        raise ModelLoadError(f"SavedModel {str(path)!r} has no 'serve' endpoint")
+    probe = np.zeros((1, SIDE, SIDE, 1), dtype=np.float32)
+    try:
+        output = np.asarray(serve(probe))  # also the warm-up call: traces nothing later
+    except Exception as exc:
+        raise ModelLoadError(
+            f"SavedModel {str(path)!r} does not accept float32 [N, {SIDE}, {SIDE}, 1]: {exc}".splitlines()[0]
+        ) from exc
+    if output.shape != probe.shape:
+        raise ModelLoadError(
+            f"SavedModel {str(path)!r} maps [1, {SIDE}, {SIDE}, 1] to {list(output.shape)}, not the same shape"
+        )
+    card_path = path / CARD_FILE
+    try:
+        card = json.loads(card_path.read_text()) if card_path.is_file() else {}
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"model card {str(card_path)!r} is not valid JSON: {exc}") from exc
+    log.info("loaded model version %s from %s", path.name, path)
+    return Model(path=path, version=int(path.name), card=card, _serve=serve)

@@ -1,0 +1,73 @@
+"""Builds the FastAPI application. Run with ``uvicorn --factory app.main:create_app``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import RedirectResponse
+
+from app.errors import install_error_handlers
+from app.inference import load_model
+from app.limits import DeclaredLengthLimit
+from app.observability import RequestMiddleware, configure_logging
+from app.routes import denoise, health, model_info
+from app.service import Service
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """Removes noise from grayscale digit images with a convolutional autoencoder trained on MNIST.
+
+Upload an image to **POST /denoise** (try it below): it is made grayscale 28x28, denoised, and
+returned as PNG with its reconstruction error. Errors are RFC 9457 problem details.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    configure_logging(settings.log_level)
+    service = Service(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Loading imports TensorFlow and runs a warm-up call: seconds of work, off the event loop.
+        service.start(await run_in_threadpool(load_model, settings.model_dir))
+        log.info("ready", extra={"fields": {"model_version": service.model_version}})
+        try:
+            yield
+        finally:
+            service.stop()
+
+    app = FastAPI(
+        title="Denoising service",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    install_error_handlers(app)
+    app.include_router(health.router)
+    # Enforced while the body streams in, chunked uploads included, before any parsing.
+    app.include_router(denoise.router, max_body_size=settings.max_upload_bytes)
+    app.include_router(model_info.router)
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> RedirectResponse:
+        return RedirectResponse("/docs")
+
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["*"],
+            expose_headers=["X-Reconstruction-Error", "X-Anomaly", "X-Model-Version", "X-Inverted", "X-Request-ID"],
+        )
+    app.add_middleware(DeclaredLengthLimit, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(RequestMiddleware, metrics=service.metrics, model_version=lambda: service.model_version)
+    return app

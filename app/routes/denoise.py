@@ -1,0 +1,230 @@
+"""POST /denoise and POST /denoise/batch."""
+
+from __future__ import annotations
+
+import base64
+import time
+from enum import StrEnum
+from typing import Annotated, Any
+
+import numpy as np
+from fastapi import APIRouter, Depends, File, Header, Query, Response, UploadFile
+from fastapi.concurrency import run_in_threadpool
+
+from app.deps import ReadyServiceDep, require_api_key
+from app.errors import ProblemError, problem_body
+from app.imaging import ImageError, Invert, Prepared, capped_size, encode_png, prepare
+from app.inference import Batch
+from app.schemas import BatchItem, BatchResult, DenoiseResult, ImageInfo, Problem, Timings
+from app.service import Service
+
+router = APIRouter(prefix="/denoise", tags=["denoise"], dependencies=[Depends(require_api_key)])
+
+PNG = "image/png"
+JSON = "application/json"
+
+
+class OutputSize(StrEnum):
+    SMALL = "28"
+    ORIGINAL = "original"
+
+
+InvertQuery = Annotated[
+    Invert,
+    Query(description="Invert dark-on-light uploads for the model: `auto` decides from the image itself"),
+]
+SizeQuery = Annotated[
+    OutputSize, Query(description="`28`: the 28x28 result; `original`: scaled back to the upload's size (capped)")
+]
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": Problem, "content": {"application/problem+json": {}}, "description": description}
+    for status, description in {
+        401: "API key missing or wrong (only when API_KEY is set)",
+        413: "Request body over MAX_UPLOAD_BYTES",
+        415: "Not an image in a supported format",
+        422: "Missing field, empty or corrupt image, or too many pixels",
+        503: "Not ready, overloaded or timed out; see Retry-After",
+    }.items()
+}
+
+
+def _wants_json(accept: str | None) -> bool:
+    """Content negotiation between image/png (the default) and application/json, by q-value."""
+    if not accept:
+        return False
+    best: dict[str, float] = {}
+    for item in accept.split(","):
+        media, *params = (part.strip() for part in item.split(";"))
+        q = 1.0
+        for param in params:
+            if param.startswith("q="):
+                try:
+                    q = float(param[2:])
+                except ValueError:
+                    q = 0.0
+        best[media.lower()] = max(q, best.get(media.lower(), 0.0))
+    png = best.get(PNG, best.get("image/*", best.get("*/*", 0.0)))
+    return best.get(JSON, 0.0) > png
+
+
+class _Outcome:
+    """One denoised upload, ready to be answered as PNG or JSON."""
+
+    def __init__(
+        self, service: Service, prepared: Prepared, output: Batch, size: OutputSize, timings: dict[str, float]
+    ) -> None:
+        started = time.perf_counter()
+        denoised = output[..., 0]
+        self.prepared = prepared
+        self.error = float(np.mean((prepared.pixels - denoised) ** 2))
+        model = service.model
+        assert model is not None
+        self.version = model.version
+        self.threshold = model.anomaly_threshold
+        self.anomaly = self.threshold is not None and self.error > self.threshold
+        self.out_size = (
+            capped_size(prepared.size, service.settings.max_output_side) if size is OutputSize.ORIGINAL else (28, 28)
+        )
+        self.png = encode_png(denoised, prepared.inverted, self.out_size)
+        self.timings = timings | {"encode_ms": (time.perf_counter() - started) * 1000}
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "X-Reconstruction-Error": f"{self.error:.6g}",
+            "X-Anomaly": str(self.anomaly).lower(),
+            "X-Model-Version": str(self.version),
+            "X-Inverted": str(self.prepared.inverted).lower(),
+        }
+
+    def result(self) -> DenoiseResult:
+        return DenoiseResult(
+            image_png_base64=base64.b64encode(self.png).decode("ascii"),
+            reconstruction_error=self.error,
+            anomaly=self.anomaly,
+            anomaly_threshold=self.threshold,
+            model_version=self.version,
+            inverted=self.prepared.inverted,
+            input=ImageInfo(format=self.prepared.format, width=self.prepared.size[0], height=self.prepared.size[1]),
+            output=ImageInfo(format="PNG", width=self.out_size[0], height=self.out_size[1]),
+            timings=Timings(**{k: round(v, 3) for k, v in self.timings.items()}),
+        )
+
+
+async def _decode(service: Service, data: bytes, invert: Invert) -> tuple[Prepared, float]:
+    started = time.perf_counter()
+    prepared = await run_in_threadpool(prepare, data, invert, service.settings.max_image_pixels)
+    return prepared, (time.perf_counter() - started) * 1000
+
+
+@router.post(
+    "",
+    summary="Denoise one image",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The denoised image as PNG (default), or JSON with `Accept: application/json`",
+            "headers": {
+                "X-Reconstruction-Error": {
+                    "description": "MSE between model input and output",
+                    "schema": {"type": "number"},
+                },
+                "X-Anomaly": {
+                    "description": "`true` when the error exceeds the model card's threshold",
+                    "schema": {"type": "boolean"},
+                },
+                "X-Model-Version": {"description": "Served model version", "schema": {"type": "integer"}},
+                "X-Inverted": {
+                    "description": "`true` when the upload was inverted for the model",
+                    "schema": {"type": "boolean"},
+                },
+            },
+            "content": {
+                PNG: {"schema": {"type": "string", "format": "binary"}},
+                JSON: {"schema": DenoiseResult.model_json_schema(ref_template="#/components/schemas/{model}")},
+            },
+        },
+        **_ERRORS,
+    },
+)
+async def denoise(
+    service: ReadyServiceDep,
+    file: Annotated[UploadFile, File(description="An image: PNG, JPEG, GIF, BMP, TIFF or WebP, any mode")],
+    invert: InvertQuery = Invert.AUTO,
+    size: SizeQuery = OutputSize.SMALL,
+    accept: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Response:
+    """Decode the upload (format from its bytes), make it grayscale 28x28, run the autoencoder.
+
+    Answers the denoised PNG, in the upload's polarity, with the reconstruction error in the
+    `X-Reconstruction-Error` header; or, with `Accept: application/json`, all of it as JSON.
+    """
+    prepared, decode_ms = await _decode(service, await file.read(), invert)
+    started = time.perf_counter()
+    output = await service.denoise([prepared])
+    timings = {"decode_ms": decode_ms, "inference_ms": (time.perf_counter() - started) * 1000}
+    if size is OutputSize.ORIGINAL:  # scaling up and encoding a large PNG takes milliseconds
+        outcome = await run_in_threadpool(_Outcome, service, prepared, output[0], size, timings)
+    else:
+        outcome = _Outcome(service, prepared, output[0], size, timings)
+    if _wants_json(accept):
+        return Response(outcome.result().model_dump_json(), media_type=JSON, headers=outcome.headers())
+    return Response(outcome.png, media_type=PNG, headers=outcome.headers())
+
+
+@router.post(
+    "/batch",
+    summary="Denoise several images in one request",
+    response_model=BatchResult,
+    responses=_ERRORS,
+)
+async def denoise_batch(
+    service: ReadyServiceDep,
+    files: Annotated[list[UploadFile], File(description="Images, each as a `files` part")],
+    invert: InvertQuery = Invert.AUTO,
+    size: SizeQuery = OutputSize.SMALL,
+) -> BatchResult:
+    """Each file gets its own result or its own error, in request order; one bad file fails alone."""
+    limit = service.settings.max_batch_files
+    if len(files) > limit:
+        raise ProblemError(422, "too_many_files", f"{len(files)} files sent, the limit is {limit} per request")
+    payloads = [await upload.read() for upload in files]
+    started = time.perf_counter()
+    decoded = await run_in_threadpool(_prepare_each, payloads, invert, service.settings.max_image_pixels)
+    decode_ms = (time.perf_counter() - started) * 1000 / len(files)
+    good = [item for item in decoded if isinstance(item, Prepared)]
+    started = time.perf_counter()
+    outputs = await service.denoise(good) if good else np.empty((0, 28, 28, 1), np.float32)
+    timings = {"decode_ms": decode_ms, "inference_ms": (time.perf_counter() - started) * 1000}
+    results = await run_in_threadpool(_batch_items, service, files, decoded, outputs, size, timings)
+    assert service.model_version is not None
+    return BatchResult(model_version=service.model_version, results=results)
+
+
+def _prepare_each(payloads: list[bytes], invert: Invert, max_pixels: int) -> list[Prepared | ImageError]:
+    decoded: list[Prepared | ImageError] = []
+    for data in payloads:
+        try:
+            decoded.append(prepare(data, invert, max_pixels))
+        except ImageError as exc:
+            decoded.append(exc)
+    return decoded
+
+
+def _batch_items(
+    service: Service,
+    files: list[UploadFile],
+    decoded: list[Prepared | ImageError],
+    outputs: Batch,
+    size: OutputSize,
+    timings: dict[str, float],
+) -> list[BatchItem]:
+    results, next_output = [], iter(outputs)
+    for index, (upload, item) in enumerate(zip(files, decoded, strict=True)):
+        if isinstance(item, ImageError):
+            error = Problem.model_validate(problem_body(item.status, item.code, item.message))
+            results.append(BatchItem(index=index, filename=upload.filename, ok=False, error=error))
+        else:
+            outcome = _Outcome(service, item, next(next_output), size, timings)
+            results.append(BatchItem(index=index, filename=upload.filename, ok=True, result=outcome.result()))
+    return results

@@ -1,0 +1,26 @@
+"""Liveness and readiness probes."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from app.deps import ReadyServiceDep
+from app.schemas import Health, Problem, Readiness
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", response_model=Health, summary="The process is alive")
+async def healthz() -> Health:
+    return Health()
+
+
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    summary="The model is loaded and warmed",
+    responses={503: {"model": Problem, "description": "Not ready (loading or shutting down)"}},
+)
+async def readyz(service: ReadyServiceDep) -> Readiness:
+    assert service.model_version is not None
+    return Readiness(model_version=service.model_version)

@@ -1,0 +1,44 @@
+"""The served model's card, and the Prometheus metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from app.deps import ReadyServiceDep, ServiceDep
+from app.schemas import ModelInfo, Problem
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get(
+    "/model",
+    response_model=ModelInfo,
+    summary="The served model's card",
+    responses={503: {"model": Problem, "description": "Not ready"}},
+)
+async def model_info(service: ReadyServiceDep) -> ModelInfo:
+    model = service.model
+    assert model is not None
+    card = model.card
+    return ModelInfo(
+        version=model.version,
+        path=str(model.path),
+        architecture=card.get("architecture"),
+        parameters=card.get("parameters"),
+        signature=card.get("signature"),
+        anomaly_threshold=model.anomaly_threshold,
+        evaluation=card.get("evaluation"),
+        training=card.get("training"),
+        libraries=card.get("libraries"),
+    )
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format"}},
+)
+async def metrics(service: ServiceDep) -> Response:
+    return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)

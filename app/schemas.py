@@ -1,0 +1,79 @@
+"""Response bodies, as they appear in the OpenAPI schema."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, the body of every error response."""
+
+    type: str = Field("about:blank", examples=["about:blank"])
+    title: str = Field(examples=["Unsupported Media Type"])
+    status: int = Field(examples=[415])
+    code: str = Field(description="Machine-readable reason", examples=["unsupported_media_type"])
+    detail: str = Field(examples=["the file is not an image in a supported format (PNG, JPEG, GIF, BMP, TIFF, WEBP)"])
+
+
+class ImageInfo(BaseModel):
+    format: str | None = Field(None, examples=["PNG"])
+    width: int = Field(examples=[28])
+    height: int = Field(examples=[28])
+
+
+class Timings(BaseModel):
+    decode_ms: float
+    inference_ms: float
+    encode_ms: float
+
+
+class DenoiseResult(BaseModel):
+    """The JSON answer of POST /denoise (with ``Accept: application/json``)."""
+
+    image_png_base64: str = Field(description="The denoised image, PNG, base64-encoded")
+    reconstruction_error: float = Field(description="MSE between the model's input and output", examples=[0.0412])
+    anomaly: bool = Field(description="The error is above the model card's threshold: probably not a digit")
+    anomaly_threshold: float | None = Field(examples=[0.0871])
+    model_version: int = Field(examples=[2])
+    inverted: bool = Field(description="The upload was dark on light and was inverted for the model")
+    input: ImageInfo
+    output: ImageInfo
+    timings: Timings
+
+
+class BatchItem(BaseModel):
+    index: int = Field(description="Position of the file in the request")
+    filename: str | None
+    ok: bool
+    result: DenoiseResult | None = None
+    error: Problem | None = None
+
+
+class BatchResult(BaseModel):
+    model_version: int
+    results: list[BatchItem]
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class Readiness(BaseModel):
+    status: Literal["ready"] = "ready"
+    model_version: int
+
+
+class ModelInfo(BaseModel):
+    """The served model's card: version, architecture, signature, training and metrics."""
+
+    version: int
+    path: str
+    architecture: str | None
+    parameters: int | None
+    signature: dict[str, Any] | None
+    anomaly_threshold: float | None
+    evaluation: dict[str, Any] | None
+    training: dict[str, Any] | None
+    libraries: dict[str, str] | None

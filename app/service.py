@@ -1,0 +1,71 @@
+"""The running service's state: settings, metrics, and once started, the model and its batcher."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from app.batching import MicroBatcher
+from app.errors import ProblemError
+from app.imaging import Prepared
+from app.inference import Batch, Model
+from app.observability import Metrics
+from app.settings import Settings
+
+
+@dataclass
+class Service:
+    settings: Settings
+    metrics: Metrics = field(default_factory=Metrics)
+    model: Model | None = None
+    batcher: MicroBatcher | None = None
+    draining: bool = False
+
+    @property
+    def ready(self) -> bool:
+        return self.model is not None and self.batcher is not None and not self.draining
+
+    @property
+    def model_version(self) -> int | None:
+        return self.model.version if self.model else None
+
+    def start(self, model: Model) -> None:
+        def counted(batch: Batch) -> Batch:
+            try:
+                return model(batch)
+            except Exception:
+                self.metrics.model_errors.inc()
+                raise
+
+        self.batcher = MicroBatcher(
+            counted,
+            max_batch=self.settings.max_inference_batch,
+            max_queue_images=self.settings.max_queue_images,
+            on_batch=self.metrics.batch_sizes.observe,
+        )
+        self.batcher.start()
+        self.model = model
+
+    def stop(self) -> None:
+        self.draining = True
+        if self.batcher is not None:
+            self.batcher.stop()
+
+    async def denoise(self, prepared: list[Prepared]) -> Batch:
+        """Run the model on prepared images, sharing model calls with concurrent requests."""
+        if self.batcher is None:
+            raise ProblemError(503, "not_ready", "the model is not loaded yet", {"Retry-After": "5"})
+        batch = np.stack([p.pixels for p in prepared])[..., np.newaxis]
+        try:
+            output = await asyncio.wait_for(self.batcher.submit(batch), self.settings.request_timeout_s)
+        except TimeoutError:
+            raise ProblemError(
+                503,
+                "timeout",
+                f"inference did not finish within {self.settings.request_timeout_s} s",
+                {"Retry-After": "1"},
+            ) from None
+        self.metrics.images.inc(len(prepared))
+        return output

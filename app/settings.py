@@ -1,0 +1,32 @@
+"""Service configuration, read from environment variables (see the README's table)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "model" / "artifacts" / "denoiser"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, frozen=True)
+
+    model_dir: Path = Field(
+        DEFAULT_MODEL_DIR,
+        description="Directory holding integer-numbered SavedModel versions; the highest is served.",
+    )
+    max_upload_bytes: int = Field(10 * 1024 * 1024, gt=0, description="Largest request body accepted.")
+    max_image_pixels: int = Field(
+        40_000_000, gt=0, description="Largest width x height accepted, checked before decoding."
+    )
+    max_output_side: int = Field(2048, ge=28, description="Cap on either side of a size=original answer.")
+    max_batch_files: int = Field(64, gt=0, description="Most files in one POST /denoise/batch.")
+    max_inference_batch: int = Field(256, gt=0, description="Most images in one model call.")
+    max_queue_images: int = Field(2048, gt=0, description="Images waiting for the model beyond which requests get 503.")
+    request_timeout_s: float = Field(30.0, gt=0, description="Deadline for a request's inference.")
+    api_key: str | None = Field(None, description="When set, the denoise routes require it.")
+    cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS.")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
