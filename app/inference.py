@@ -41,11 +41,11 @@ class Model:
     path: Path
     version: int
     card: dict[str, Any]
-    _serve: Any  # the SavedModel's ``serve`` tf.function, with one fixed input signature
+    _saved_model: Any  # holds the variables; its ``serve`` tf.function has one fixed input signature
 
     def __call__(self, batch: Batch) -> Batch:
         """Denoise a batch; safe to call from any thread but the event loop's."""
-        return np.asarray(self._serve(batch), dtype=np.float32)
+        return np.asarray(self._saved_model.serve(batch), dtype=np.float32)
 
     @property
     def anomaly_threshold(self) -> float | None:
@@ -88,4 +88,4 @@ def load_model(model_dir: Path) -> Model:
     except (OSError, ValueError) as exc:
         raise ModelLoadError(f"model card {str(card_path)!r} is not valid JSON: {exc}") from exc
     log.info("loaded model version %s from %s", path.name, path)
-    return Model(path=path, version=int(path.name), card=card, _serve=serve)
+    return Model(path=path, version=int(path.name), card=card, _saved_model=loaded)
