@@ -48,6 +48,14 @@ def export_model(model: keras.Model, out: Path, training: dict[str, Any], evalua
     (out / "MODEL_CARD.md").write_text(render_card(card))
 
 
+def update_card(out: Path, evaluation: dict[str, Any]) -> None:
+    """Replace the evaluation section of an exported model's card (``model.evaluate --update-card``)."""
+    card = json.loads((out / CARD_FILE).read_text())
+    card["evaluation"] = evaluation
+    (out / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")
+    (out / "MODEL_CARD.md").write_text(render_card(card))
+
+
 def render_card(card: dict[str, Any]) -> str:
     """A readable model card from the same dict as metadata.json."""
     train, ev = card["training"], card["evaluation"]
@@ -90,9 +98,13 @@ def render_card(card: dict[str, Any]) -> str:
     ]
     for name, pct in ev["reconstruction_error"].items():
         lines.append(f"| {name} | {pct['p50']} | {pct['p95']} | {pct['p99']} |")
+    check = ev.get("check", {})
     lines += [
         "",
         f"Anomaly threshold (p99 on noisy digits): {ev['anomaly_threshold']}",
+        "",
+        f"Reproducibility check (first {check.get('images')} test digits, noise 0.5): "
+        f"PSNR {check.get('psnr_db')} dB, SSIM {check.get('ssim')}, MSE {check.get('mse')}",
         "",
         "![samples](samples.png)",
         "",

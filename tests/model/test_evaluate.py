@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from model.evaluate import CHECK_IMAGES, MODELS_ROOT, check_metrics, load_savedmodel, main
+from tests.images import SAMPLE
+
+COMMITTED = sorted(p for p in MODELS_ROOT.iterdir() if p.name.isdigit())
+
+
+def test_evaluation_on_a_subset_writes_the_table_and_json(tmp_path: Path) -> None:
+    md, js, figure = tmp_path / "model.md", tmp_path / "model.json", tmp_path / "comparison.png"
+    argv = ["--data", str(SAMPLE), "--limit", "40", "--skip", "BM3D", "--md", str(md), "--json", str(js)]
+    assert main([*argv, "--figure", str(figure)]) == 0
+
+    rows = {row["method"]: row for row in json.loads(js.read_text())["rows"]}
+    assert {"noisy input", "median 3x3", "Gaussian blur", "non-local means", "total variation"} <= set(rows)
+    assert "BM3D" not in rows
+    model_rows = [name for name in rows if name.startswith("model v")]
+    assert len(model_rows) == len(COMMITTED)
+    for name in model_rows:
+        assert rows[name]["images"] == 40
+        # Every committed model must beat the noisy input and the best classic method by a wide margin.
+        assert rows[name]["noise_0.5"]["psnr_db"] > rows["median 3x3"]["noise_0.5"]["psnr_db"] + 3
+        assert rows[name]["ms_per_image_batch_256"] > 0
+    table = md.read_text()
+    assert sum(line.startswith("| ") for line in table.splitlines()) == len(rows) + 1  # header + a row each
+    assert figure.stat().st_size > 0
+
+
+@pytest.mark.parametrize("path", COMMITTED, ids=lambda p: f"v{p.name}")
+def test_committed_card_metrics_are_reproduced(path: Path) -> None:
+    card = json.loads((path / "metadata.json").read_text())
+    recorded = card["evaluation"]["check"]
+    with np.load(SAMPLE) as npz:
+        x_test = (npz["x_test"].astype(np.float32) / 255.0)[..., np.newaxis]
+    measured = check_metrics(load_savedmodel(path), x_test)
+    assert measured["images"] == recorded["images"] == CHECK_IMAGES
+    assert measured["psnr_db"] == pytest.approx(recorded["psnr_db"], abs=0.02)
+    assert measured["ssim"] == pytest.approx(recorded["ssim"], abs=0.002)
+    assert measured["mse"] == pytest.approx(recorded["mse"], rel=0.01)
