@@ -123,6 +123,8 @@ def _shrink(image: Image.Image) -> Image.Image:
         image = image.convert("RGBA" if "transparency" in image.info else "RGB")
     elif image.mode == "PA":
         image = image.convert("RGBA")
+    elif image.mode == "1":
+        image = image.convert("L")
     elif image.mode not in ("L", "LA", "RGB", "RGBA", "I", "F"):
         image = image.convert("RGB")  # 1, CMYK, YCbCr, LAB, HSV, RGBX, RGBa...
     factor = min(image.size) // (SIDE * 4)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import math
+import struct
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -43,3 +45,13 @@ def psnr(reference: npt.NDArray[Any], estimate: npt.NDArray[Any]) -> float:
     """PSNR in dB of two uint8 images of the same shape."""
     mse = float(np.mean((reference.astype(np.float64) / 255 - estimate.astype(np.float64) / 255) ** 2))
     return -10 * math.log10(max(mse, 1e-10))
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG that declares ``width`` x ``height`` pixels in its header but carries no pixel data."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit grayscale
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b"")

@@ -1,0 +1,175 @@
+"""The JSON answer, the batch route, /model, /metrics, request ids, CORS and the OpenAPI contract."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from app.observability import JsonFormatter
+from tests.images import encode, noisy
+
+
+@pytest.fixture(scope="module")
+def upload(digits: npt.NDArray[np.uint8]) -> bytes:
+    return encode(Image.fromarray(noisy(digits[0])), "PNG")
+
+
+def test_json_answer_by_content_negotiation(client: TestClient, upload: bytes) -> None:
+    png = client.post("/denoise", files={"file": ("d.png", upload)})
+    response = client.post("/denoise", files={"file": ("d.png", upload)}, headers={"Accept": "application/json"})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    assert base64.b64decode(body["image_png_base64"]) == png.content
+    assert body["reconstruction_error"] == pytest.approx(float(png.headers["x-reconstruction-error"]), rel=1e-5)
+    assert body["model_version"] == int(png.headers["x-model-version"])
+    assert body["anomaly"] is (png.headers["x-anomaly"] == "true")
+    assert body["inverted"] is False
+    assert body["input"] == {"format": "PNG", "width": 28, "height": 28}
+    assert body["output"] == {"format": "PNG", "width": 28, "height": 28}
+    assert set(body["timings"]) == {"decode_ms", "inference_ms", "encode_ms"}
+
+
+@pytest.mark.parametrize(
+    ("accept", "expected"),
+    [
+        ("image/png", "image/png"),
+        ("*/*", "image/png"),
+        ("application/json;q=0.5, image/png", "image/png"),
+        ("image/png;q=0.2, application/json", "application/json"),
+        ("text/html,application/json;q=0.9", "application/json"),
+    ],
+)
+def test_accept_q_values_decide(client: TestClient, upload: bytes, accept: str, expected: str) -> None:
+    response = client.post("/denoise", files={"file": ("d.png", upload)}, headers={"Accept": accept})
+    assert response.headers["content-type"] == expected
+
+
+def test_png_answer_carries_the_documented_headers(client: TestClient, upload: bytes) -> None:
+    response = client.post("/denoise", files={"file": ("d.png", upload)})
+    model = client.get("/model").json()
+    error = float(response.headers["x-reconstruction-error"])
+    assert response.headers["x-model-version"] == str(model["version"])
+    assert response.headers["x-anomaly"] == str(error > model["anomaly_threshold"]).lower()
+    assert response.headers["x-inverted"] == "false"
+
+
+def test_noise_that_is_not_a_digit_is_flagged_as_anomaly(client: TestClient) -> None:
+    rng = np.random.default_rng(0)
+    checkerboard = (np.indices((28, 28)).sum(axis=0) % 2 * 255).astype(np.uint8)
+    response = client.post("/denoise", files={"file": ("c.png", encode(Image.fromarray(checkerboard), "PNG"))})
+    assert response.headers["x-anomaly"] == "true"
+    speckle = (rng.random((28, 28)) < 0.05).astype(np.uint8) * 255  # sparse dots: low error, a digit-like input
+    clean_digit = client.post("/denoise", files={"file": ("s.png", encode(Image.fromarray(speckle), "PNG"))})
+    assert float(clean_digit.headers["x-reconstruction-error"]) < float(response.headers["x-reconstruction-error"])
+
+
+def test_batch_keeps_order_and_fails_files_alone(client: TestClient, digits: npt.NDArray[np.uint8]) -> None:
+    goods = [encode(Image.fromarray(noisy(d, seed=i)), "PNG") for i, d in enumerate(digits[:3])]
+    files = [
+        ("files", ("a.png", goods[0])),
+        ("files", ("b.txt", b"not an image")),
+        ("files", ("c.png", goods[1])),
+        ("files", ("d.png", goods[2][:50])),
+        ("files", ("e.png", goods[2])),
+    ]
+    response = client.post("/denoise/batch", files=files)
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [r["index"] for r in results] == [0, 1, 2, 3, 4]
+    assert [r["filename"] for r in results] == ["a.png", "b.txt", "c.png", "d.png", "e.png"]
+    assert [r["ok"] for r in results] == [True, False, True, False, True]
+    assert results[1]["error"]["code"] == "unsupported_media_type"
+    assert results[3]["error"]["code"] == "corrupt_image"
+    for index, good in ((0, goods[0]), (2, goods[1]), (4, goods[2])):
+        alone = client.post("/denoise", files={"file": ("x.png", good)})
+        assert base64.b64decode(results[index]["result"]["image_png_base64"]) == alone.content
+
+
+def test_batch_over_the_file_limit_gets_422(make_client: Callable[..., Any], upload: bytes) -> None:
+    with make_client(max_batch_files=2) as client:
+        response = client.post("/denoise/batch", files=[("files", ("d.png", upload))] * 3)
+        assert response.status_code == 422
+        assert response.json()["code"] == "too_many_files"
+        assert "3 files" in response.json()["detail"]
+
+
+def test_model_card_route(client: TestClient) -> None:
+    body = client.get("/model").json()
+    assert body["version"] >= 1
+    assert body["signature"]["input"]["shape"] == [None, 28, 28, 1]
+    assert body["parameters"] > 0
+    assert 0 < body["anomaly_threshold"] < 1
+    assert body["evaluation"]["noise_0.5"]["psnr_db"] > 15
+
+
+def test_metrics_count_requests_images_and_batches(client: TestClient, upload: bytes) -> None:
+    before = client.get("/metrics").text
+    client.post("/denoise", files={"file": ("d.png", upload)})
+    client.post("/denoise", files={"file": ("d.txt", b"text")})
+    text = client.get("/metrics").text
+
+    def value(metrics: str, prefix: str) -> float:
+        lines = [line for line in metrics.splitlines() if line.startswith(prefix)]
+        return float(lines[0].rsplit(" ", 1)[1]) if lines else 0.0
+
+    ok = 'http_requests_total{method="POST",route="/denoise",status="200"}'
+    bad = 'http_requests_total{method="POST",route="/denoise",status="415"}'
+    assert value(text, ok) == value(before, ok) + 1
+    assert value(text, bad) == value(before, bad) + 1
+    assert value(text, "denoise_images_total") == value(before, "denoise_images_total") + 1
+    assert value(text, "inference_batch_size_count") >= value(before, "inference_batch_size_count") + 1
+    assert 'http_request_duration_seconds_bucket{le="0.005",route="/denoise"}' in text
+    assert "model_errors_total" in text
+
+
+def test_request_id_is_echoed_or_made(client: TestClient) -> None:
+    assert client.get("/healthz", headers={"X-Request-ID": "abc-123"}).headers["x-request-id"] == "abc-123"
+    made = client.get("/healthz", headers={"X-Request-ID": "bad id with spaces"}).headers["x-request-id"]
+    assert len(made) == 32
+
+
+def test_one_json_log_line_per_request(client: TestClient, upload: bytes, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="app.access"):
+        client.post("/denoise", files={"file": ("d.png", upload)}, headers={"X-Request-ID": "log-check"})
+    lines = [json.loads(JsonFormatter().format(r)) for r in caplog.records if r.name == "app.access"]
+    assert len(lines) == 1
+    entry = lines[0]
+    assert entry["request_id"] == "log-check"
+    assert entry["route"] == "/denoise"
+    assert entry["status"] == 200
+    assert entry["bytes_in"] > len(upload)
+    assert entry["bytes_out"] > 0
+    assert entry["duration_ms"] > 0
+    assert entry["model_version"] >= 1
+
+
+def test_cors_is_off_by_default_and_follows_the_setting(client: TestClient, make_client: Callable[..., Any]) -> None:
+    preflight = {"Origin": "https://ui.example", "Access-Control-Request-Method": "POST"}
+    assert "access-control-allow-origin" not in client.options("/denoise", headers=preflight).headers
+    with make_client(cors_origins=["https://ui.example"]) as cors_client:
+        response = cors_client.options("/denoise", headers=preflight)
+        assert response.headers["access-control-allow-origin"] == "https://ui.example"
+
+
+def test_openapi_documents_every_route_and_both_media_types(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    assert set(schema["paths"]) == {"/healthz", "/readyz", "/denoise", "/denoise/batch", "/model", "/metrics"}
+    denoise = schema["paths"]["/denoise"]["post"]
+    assert set(denoise["responses"]["200"]["content"]) == {"image/png", "application/json"}
+    assert {"X-Reconstruction-Error", "X-Anomaly", "X-Model-Version", "X-Inverted"} <= set(
+        denoise["responses"]["200"]["headers"]
+    )
+    assert {"401", "413", "415", "422", "503"} <= set(denoise["responses"])
+    assert [p["name"] for p in denoise["parameters"]] == ["invert", "size"]
+    body = denoise["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert body["$ref"].startswith("#/components/schemas/")
