@@ -12,9 +12,9 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import RedirectResponse
 
 from app.errors import install_error_handlers
-from app.inference import load_model
+from app.inference import ModelLoadError, load_model
 from app.limits import DeclaredLengthLimit
-from app.observability import RequestMiddleware, configure_logging
+from app.observability import OneLineStartupFailure, RequestMiddleware, configure_logging
 from app.routes import denoise, health, model_info
 from app.service import Service
 from app.settings import Settings
@@ -36,7 +36,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Loading imports TensorFlow and runs a warm-up call: seconds of work, off the event loop.
-        service.start(await run_in_threadpool(load_model, settings.model_dir))
+        try:
+            model = await run_in_threadpool(load_model, settings.model_dir)
+        except ModelLoadError as exc:
+            log.critical("cannot start: %s", exc)
+            raise
+        service.start(model)
         log.info("ready", extra={"fields": {"model_version": service.model_version}})
         try:
             yield
@@ -70,4 +75,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     app.add_middleware(DeclaredLengthLimit, max_bytes=settings.max_upload_bytes)
     app.add_middleware(RequestMiddleware, metrics=service.metrics, model_version=lambda: service.model_version)
+    app.add_middleware(OneLineStartupFailure)
     return app

@@ -125,3 +125,26 @@ class RequestMiddleware:
                     }
                 },
             )
+
+
+class OneLineStartupFailure:
+    """Report a failed startup as one line: the exception, not Starlette's whole traceback.
+
+    uvicorn prints the ``lifespan.startup.failed`` message as it is and exits non-zero; Starlette
+    fills that message with ``traceback.format_exc()``, whose last line names the problem.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_last_line(message: Message) -> None:
+            if message["type"] == "lifespan.startup.failed" and message.get("message"):
+                message = {**message, "message": message["message"].strip().splitlines()[-1]}
+            await send(message)
+
+        await self.app(scope, receive, send_last_line)

@@ -1,0 +1,132 @@
+"""The real server process: startup failures exit non-zero with one line; SIGTERM drains requests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from app.settings import DEFAULT_MODEL_DIR
+from tests.images import decode_png, encode, mnist_digits
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def uvicorn(port: int, model_dir: Path) -> subprocess.Popen[str]:
+    command = [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app", "--port", str(port)]
+    command += ["--timeout-graceful-shutdown", "20"]
+    env = os.environ | {"MODEL_DIR": str(model_dir), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def startup_failure(model_dir: Path) -> tuple[int, str]:
+    process = uvicorn(free_port(), model_dir)
+    output, _ = process.communicate(timeout=120)
+    return process.returncode, output
+
+
+def wrong_signature_model(path: Path) -> None:
+    import tensorflow as tf
+
+    class Classifier(tf.Module):  # type: ignore[misc]
+        @tf.function(input_signature=[tf.TensorSpec([None, 10], tf.float32)])  # type: ignore[untyped-decorator]
+        def serve(self, x: tf.Tensor) -> tf.Tensor:
+            return x * 2.0
+
+    tf.saved_model.save(Classifier(), str(path))
+
+
+@pytest.mark.parametrize("problem", ["missing", "no-version", "corrupt", "wrong-signature"])
+def test_bad_model_directory_exits_non_zero_with_one_line(tmp_path: Path, problem: str) -> None:
+    model_dir = tmp_path / "models"
+    if problem != "missing":
+        model_dir.mkdir()
+    if problem == "corrupt":
+        (model_dir / "1").mkdir()
+        (model_dir / "1" / "saved_model.pb").write_bytes(b"\x00garbage" * 100)
+    if problem == "wrong-signature":
+        wrong_signature_model(model_dir / "1")
+    expected = {
+        "missing": f"model directory '{model_dir}' does not exist",
+        "no-version": f"model directory '{model_dir}' holds no integer-numbered version",
+        "corrupt": f"cannot load a SavedModel from '{model_dir / '1'}'",
+        "wrong-signature": f"SavedModel '{model_dir / '1'}' does not accept float32 [N, 28, 28, 1]",
+    }[problem]
+    code, output = startup_failure(model_dir)
+    assert code != 0
+    assert expected in output
+    assert "Traceback" not in output
+    assert sum(expected in line for line in output.splitlines()) == 2  # our JSON log line and uvicorn's
+
+
+@pytest.fixture
+def server() -> Iterator[tuple[subprocess.Popen[str], int]]:
+    port = free_port()
+    process = uvicorn(port, DEFAULT_MODEL_DIR)
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            assert process.poll() is None, process.communicate()[0]
+            assert time.monotonic() < deadline, "server not ready"
+            time.sleep(0.1)
+    yield process, port
+    if process.poll() is None:
+        process.kill()
+    process.communicate()
+
+
+def test_sigterm_lets_the_request_in_flight_finish(server: tuple[subprocess.Popen[str], int]) -> None:
+    process, port = server
+    image = encode(Image.fromarray(mnist_digits()[0]), "PNG")
+    boundary = "b0undary"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="d.png"\r\n'
+            "Content-Type: image/png\r\n\r\n"
+        ).encode()
+        + image
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    head = (
+        f"POST /denoise HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary={boundary}\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(head + body[:100])  # the request is in flight: its body has not all arrived
+        time.sleep(0.5)
+        process.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        assert process.poll() is None, "the server quit with a request in flight"
+        sock.sendall(body[100:])
+        response = b""
+        while chunk := sock.recv(65536):
+            response += chunk
+    status_line, _, rest = response.partition(b"\r\n")
+    assert status_line == b"HTTP/1.1 200 OK", response[:300]
+    assert b"x-reconstruction-error" in rest.lower()
+    png = rest.split(b"\r\n\r\n", 1)[1]
+    assert decode_png(png).size == (28, 28)
+    # uvicorn drains, runs the lifespan shutdown, then ends by the signal it caught.
+    output, _ = process.communicate(timeout=30)
+    assert process.returncode in (0, -signal.SIGTERM)
+    assert "Application shutdown complete" in output
