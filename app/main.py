@@ -13,7 +13,7 @@ from fastapi.responses import RedirectResponse
 
 from app.errors import install_error_handlers
 from app.inference import ModelLoadError, load_model
-from app.limits import DeclaredLengthLimit
+from app.limits import DeclaredLengthLimit, InFlightLimit
 from app.observability import OneLineStartupFailure, RequestMiddleware, configure_logging
 from app.routes import denoise, health, model_info
 from app.service import Service
@@ -74,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["X-Reconstruction-Error", "X-Anomaly", "X-Model-Version", "X-Inverted", "X-Request-ID"],
         )
     app.add_middleware(DeclaredLengthLimit, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(InFlightLimit, limit=settings.max_concurrent_requests)
     app.add_middleware(RequestMiddleware, metrics=service.metrics, model_version=lambda: service.model_version)
     app.add_middleware(OneLineStartupFailure)
     return app

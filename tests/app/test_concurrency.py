@@ -1,0 +1,88 @@
+"""Concurrent requests: batching never mixes results; overload answers 503 at once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import numpy as np
+import numpy.typing as npt
+import pytest
+from PIL import Image
+
+from app.main import create_app
+from app.settings import DEFAULT_MODEL_DIR, Settings
+from tests.images import decode_png, encode, noisy
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@asynccontextmanager
+async def running(**settings: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """The app started through its lifespan, with an HTTP client that can send concurrently."""
+    app = create_app(Settings(model_dir=DEFAULT_MODEL_DIR, **settings))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client
+
+
+async def post(client: httpx.AsyncClient, data: bytes) -> httpx.Response:
+    return await client.post("/denoise", files={"file": ("d.png", data, "image/png")})
+
+
+async def test_concurrent_requests_each_get_their_own_answer(digits: npt.NDArray[np.uint8]) -> None:
+    uploads = [encode(Image.fromarray(noisy(d, seed=i)), "PNG") for i, d in enumerate(digits[:96])]
+    async with running() as client:
+        alone = [await post(client, data) for data in uploads]
+        together = await asyncio.gather(*(post(client, data) for data in uploads))
+        metrics = (await client.get("/metrics")).text
+    batches = {
+        line.split(" ")[0]: float(line.split(" ")[1])
+        for line in metrics.splitlines()
+        if line.startswith("inference_batch_size_")
+    }
+    # The concurrent requests really were batched: fewer model calls than images.
+    assert batches["inference_batch_size_count"] < batches["inference_batch_size_sum"]
+    for lone, shared in zip(alone, together, strict=True):
+        assert shared.status_code == 200
+        expected, got = np.asarray(decode_png(lone.content), int), np.asarray(decode_png(shared.content), int)
+        # Batch size may change float rounding inside the model, never more than one grey level.
+        assert np.abs(expected - got).max() <= 1
+        error_alone = float(lone.headers["x-reconstruction-error"])
+        assert float(shared.headers["x-reconstruction-error"]) == pytest.approx(error_alone, rel=1e-3)
+    # And the answers differ between requests, so a swap could not go unnoticed.
+    assert len({r.content for r in together}) == len(uploads)
+
+
+async def test_requests_beyond_the_in_flight_limit_get_503_at_once(digits: npt.NDArray[np.uint8]) -> None:
+    data = encode(Image.fromarray(noisy(digits[0])), "PNG")
+    async with running(max_concurrent_requests=2) as client:
+        responses = await asyncio.gather(*(post(client, data) for _ in range(40)))
+        statuses = [r.status_code for r in responses]
+        assert set(statuses) == {200, 503}
+        rejected = next(r for r in responses if r.status_code == 503)
+        assert rejected.json()["code"] == "overloaded"
+        assert rejected.headers["retry-after"] == "1"
+        assert "the limit is 2" in rejected.json()["detail"]
+        assert (await client.get("/readyz")).status_code == 200
+        assert (await post(client, data)).status_code == 200  # and it recovers
+
+
+async def test_a_full_inference_queue_gets_503(digits: npt.NDArray[np.uint8]) -> None:
+    data = encode(Image.fromarray(noisy(digits[0])), "PNG")
+    async with running(max_queue_images=2) as client:
+        responses = await asyncio.gather(*(post(client, data) for _ in range(40)))
+        overloaded = [r for r in responses if r.status_code == 503]
+        assert overloaded, "40 simultaneous images never filled a queue of 2"
+        assert all(r.json()["code"] == "overloaded" for r in overloaded)
+        assert all(r.status_code in (200, 503) for r in responses)
+        assert (await post(client, data)).status_code == 200
