@@ -32,7 +32,7 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff format --check .
 
 typecheck: $(VENV)/.dev
-	$(BIN)/mypy app model tests
+	$(BIN)/mypy app model tests bench
 
 container-lint: $(VENV)/.dev
 	$(BIN)/hadolint Dockerfile

@@ -50,7 +50,7 @@ def problem_response(status: int, code: str, detail: str, headers: Mapping[str, 
     )
 
 
-_CODES = {413: "content_too_large", 422: "invalid_request"}
+_CODES = {400: "malformed_body", 413: "content_too_large", 422: "invalid_request"}
 
 
 def _code_for(status: int) -> str:

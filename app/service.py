@@ -47,6 +47,7 @@ class Service:
         )
         self.batcher.start()
         self.model = model
+        self.draining = False  # the same app may be started again after a stop (tests do)
 
     def stop(self) -> None:
         self.draining = True

@@ -40,6 +40,7 @@ SizeQuery = Annotated[
 _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": Problem, "content": {"application/problem+json": {}}, "description": description}
     for status, description in {
+        400: "The body is not valid multipart/form-data",
         401: "API key missing or wrong (only when API_KEY is set)",
         413: "Request body over MAX_UPLOAD_BYTES",
         415: "Not an image in a supported format",
@@ -143,7 +144,8 @@ async def _decode(service: Service, data: bytes, invert: Invert) -> tuple[Prepar
             },
             "content": {
                 PNG: {"schema": {"type": "string", "format": "binary"}},
-                JSON: {"schema": DenoiseResult.model_json_schema(ref_template="#/components/schemas/{model}")},
+                # DenoiseResult is in the components already, through BatchResult.
+                JSON: {"schema": {"$ref": "#/components/schemas/DenoiseResult"}},
             },
         },
         **_ERRORS,

@@ -169,7 +169,7 @@ def test_openapi_documents_every_route_and_both_media_types(client: TestClient) 
     assert {"X-Reconstruction-Error", "X-Anomaly", "X-Model-Version", "X-Inverted"} <= set(
         denoise["responses"]["200"]["headers"]
     )
-    assert {"401", "413", "415", "422", "503"} <= set(denoise["responses"])
+    assert {"400", "401", "413", "415", "422", "503"} <= set(denoise["responses"])
     assert [p["name"] for p in denoise["parameters"]] == ["invert", "size"]
     body = denoise["requestBody"]["content"]["multipart/form-data"]["schema"]
     assert body["$ref"].startswith("#/components/schemas/")
