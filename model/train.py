@@ -24,14 +24,15 @@ class Recipe:
 
     optimizer: str
     learning_rate: float
+    cosine_decay: bool  # anneal the learning rate to zero over the run
     fresh_noise: bool  # draw new noise every batch (True) or once for the whole run (seed recipe)
     noise_range: tuple[float, float] | None  # train on noise factors drawn from this range
 
 
 RECIPES: dict[str, Recipe] = {
     # The blog post: Adadelta (at the learning rate the old Keras default meant), one fixed draw.
-    "seed": Recipe("adadelta", 1.0, fresh_noise=False, noise_range=None),
-    "unet": Recipe("adam", 1e-3, fresh_noise=True, noise_range=(0.25, 0.75)),
+    "seed": Recipe("adadelta", 1.0, cosine_decay=False, fresh_noise=False, noise_range=None),
+    "unet": Recipe("adam", 1e-3, cosine_decay=True, fresh_noise=True, noise_range=(0.25, 0.75)),
 }
 
 
@@ -84,9 +85,12 @@ def main(argv: list[str] | None = None) -> int:
     val_ds = tf.data.Dataset.from_tensor_slices((val_noisy, x_val)).batch(512)
 
     model = ARCHITECTURES[args.arch]()
-    optimizer = keras.optimizers.get(
-        {"class_name": recipe.optimizer, "config": {"learning_rate": recipe.learning_rate}}
-    )
+    learning_rate: float | keras.optimizers.schedules.LearningRateSchedule = recipe.learning_rate
+    if recipe.cosine_decay:
+        steps = args.epochs * -(-len(x_fit) // args.batch_size)
+        learning_rate = keras.optimizers.schedules.CosineDecay(recipe.learning_rate, decay_steps=steps)
+    optimizers = {"adam": keras.optimizers.Adam, "adadelta": keras.optimizers.Adadelta}
+    optimizer = optimizers[recipe.optimizer](learning_rate=learning_rate)
     model.compile(optimizer=optimizer, loss="binary_crossentropy")
     model.summary()
     stop = keras.callbacks.EarlyStopping(patience=args.patience, restore_best_weights=True, verbose=1)
@@ -111,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         "arch": args.arch,
         "optimizer": recipe.optimizer,
         "learning_rate": recipe.learning_rate,
+        "learning_rate_schedule": "cosine decay to 0" if recipe.cosine_decay else "constant",
         "loss": "binary_crossentropy",
         "epochs_requested": args.epochs,
         "epochs_run": len(history.history["loss"]),
