@@ -41,11 +41,19 @@ container-lint: $(VENV)/.dev
 pytest: $(VENV)/.dev
 	$(BIN)/pytest
 
+# The committed models: the seed recipe (v1) and the shipped U-Net (v2), with the same epoch budget.
 train: $(VENV)/.dev
-	$(BIN)/python -m model.train --arch unet --data $(DATA) --out model/artifacts/denoiser/2
+	$(BIN)/python -m model.train --arch seed --data $(DATA) --epochs 20 --out model/artifacts/denoiser/1
+	$(BIN)/python -m model.train --arch unet --data $(DATA) --epochs 20 --out model/artifacts/denoiser/2
 
+# Rewrites docs/model.md, docs/model.json, the comparison figure and each model card's metrics.
 evaluate: $(VENV)/.dev
-	$(BIN)/python -m model.evaluate --data $(DATA)
+	$(BIN)/python -m model.evaluate --data $(DATA) --md docs/model.md --json docs/model.json \
+		--figure docs/figures/comparison.png --update-card
+
+# Rewrites docs/benchmarks.{md,json,png}; needs wrk (Debian package).
+bench: $(VENV)/.dev
+	$(BIN)/python -m bench.run
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 from fastapi.testclient import TestClient
 
 from app.settings import DEFAULT_MODEL_DIR
+from tests.conftest import ClientFactory
 
 
 def test_healthz(client: TestClient) -> None:
@@ -25,3 +29,13 @@ def test_root_redirects_to_swagger_ui(client: TestClient) -> None:
     docs = client.get("/docs")
     assert docs.status_code == 200
     assert "swagger-ui" in docs.text
+
+
+def test_the_highest_integer_version_is_served(tmp_path: Path, make_client: ClientFactory) -> None:
+    committed = next(p for p in DEFAULT_MODEL_DIR.iterdir() if p.name.isdigit())
+    for name in ("2", "10", "9"):  # 10 is highest as a number, not as a string
+        shutil.copytree(committed, tmp_path / name)
+    (tmp_path / "11-draft").mkdir()  # not an integer: ignored
+    with make_client(model_dir=tmp_path) as client:
+        assert client.get("/readyz").json()["model_version"] == 10
+        assert client.get("/model").json()["path"] == str(tmp_path / "10")
