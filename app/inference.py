@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,11 +42,12 @@ class Model:
     path: Path
     version: int
     card: dict[str, Any]
-    _saved_model: Any  # holds the variables; its ``serve`` tf.function has one fixed input signature
+    _saved_model: Any  # holds the variables the function below uses
+    _function: Callable[[Batch], Batch]
 
     def __call__(self, batch: Batch) -> Batch:
         """Denoise a batch; safe to call from any thread but the event loop's."""
-        return np.asarray(self._saved_model.serve(batch), dtype=np.float32)
+        return self._function(batch)
 
     @property
     def anomaly_threshold(self) -> float | None:
@@ -73,7 +75,14 @@ def load_model(model_dir: Path) -> Model:
         raise ModelLoadError(f"SavedModel {str(path)!r} has no 'serve' endpoint")
     probe = np.zeros((1, SIDE, SIDE, 1), dtype=np.float32)
     try:
-        output = np.asarray(serve(probe))  # also the warm-up call: traces nothing later
+        # The concrete function for the one input signature: no tracing or signature matching
+        # per call, which is a third of a batch-1 call's time through ``serve``.
+        concrete = serve.get_concrete_function(tf.TensorSpec([None, SIDE, SIDE, 1], tf.float32))
+
+        def function(batch: Batch) -> Batch:
+            return np.asarray(concrete(tf.constant(batch)), dtype=np.float32)
+
+        output = function(probe)  # also the warm-up call
     except Exception as exc:
         raise ModelLoadError(
             f"SavedModel {str(path)!r} does not accept float32 [N, {SIDE}, {SIDE}, 1]: {exc}".splitlines()[0]
@@ -88,4 +97,4 @@ def load_model(model_dir: Path) -> Model:
     except (OSError, ValueError) as exc:
         raise ModelLoadError(f"model card {str(card_path)!r} is not valid JSON: {exc}") from exc
     log.info("loaded model version %s from %s", path.name, path)
-    return Model(path=path, version=int(path.name), card=card, _saved_model=loaded)
+    return Model(path=path, version=int(path.name), card=card, _saved_model=loaded, _function=function)
