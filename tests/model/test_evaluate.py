@@ -14,7 +14,20 @@ COMMITTED = sorted(p for p in MODELS_ROOT.iterdir() if p.name.isdigit())
 
 def test_evaluation_on_a_subset_writes_the_table_and_json(tmp_path: Path) -> None:
     md, js, figure = tmp_path / "model.md", tmp_path / "model.json", tmp_path / "comparison.png"
-    argv = ["--data", str(SAMPLE), "--limit", "40", "--skip", "BM3D", "--md", str(md), "--json", str(js)]
+    argv = [
+        "--data",
+        str(SAMPLE),
+        "--limit",
+        "40",
+        "--printed",
+        "20",
+        "--skip",
+        "BM3D",
+        "--md",
+        str(md),
+        "--json",
+        str(js),
+    ]
     assert main([*argv, "--figure", str(figure)]) == 0
 
     rows = {row["method"]: row for row in json.loads(js.read_text())["rows"]}
@@ -27,6 +40,9 @@ def test_evaluation_on_a_subset_writes_the_table_and_json(tmp_path: Path) -> Non
         # Every committed model must beat the noisy input and the best classic method by a wide margin.
         assert rows[name]["noise_0.5"]["psnr_db"] > rows["median 3x3"]["noise_0.5"]["psnr_db"] + 3
         assert rows[name]["ms_per_image_batch_256"] > 0
+        # ...and on printed digits it never saw, too.
+        assert rows[name]["printed_images"] == 20
+        assert rows[name]["printed_noise_0.5"]["psnr_db"] > rows["median 3x3"]["printed_noise_0.5"]["psnr_db"]
     table = md.read_text()
     assert sum(line.startswith("| ") for line in table.splitlines()) == len(rows) + 1  # header + a row each
     assert figure.stat().st_size > 0

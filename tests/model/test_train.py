@@ -54,3 +54,15 @@ def test_data_file_without_mnist_arrays_is_a_clear_error(tmp_path: Path, capsys:
     np.savez(wrong, images=np.zeros((3, 28, 28), np.uint8))
     assert main(["--data", str(wrong), "--out", str(tmp_path / "1")]) == 2
     assert "lacks the arrays ['x_train', 'y_train', 'x_test', 'y_test']" in capsys.readouterr().err
+
+
+def test_the_same_command_gives_the_same_metrics(tmp_path: Path) -> None:
+    def run(out: Path) -> dict[str, float]:
+        argv = ["--arch", "unet", "--data", str(SAMPLE), "--epochs", "1", "--batch-size", "64", "--seed", "3"]
+        assert main([*argv, "--out", str(out)]) == 0
+        card = json.loads((out / "metadata.json").read_text())
+        return {"val_loss": card["training"]["history"]["val_loss"][-1], **card["evaluation"]["noise_0.5"]}
+
+    first, second = run(tmp_path / "a" / "1"), run(tmp_path / "b" / "1")
+    assert second["val_loss"] == pytest.approx(first["val_loss"], rel=1e-3)
+    assert second["psnr_db"] == pytest.approx(first["psnr_db"], abs=0.02)

@@ -1,0 +1,1 @@
+"""Load benchmarks of the service against a naive anchor (``make bench``)."""

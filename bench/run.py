@@ -1,0 +1,403 @@
+"""Load-test the service, started exactly as ``make run`` starts it, against a naive anchor.
+
+    python -m bench.run            # or: make bench
+
+Writes docs/benchmarks.md (table and plot) and docs/benchmarks.json from one run, so ratios
+compare numbers measured minutes apart on the same machine. Needs ``wrk`` (Debian package).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+LUA = Path(__file__).resolve().parent / "post.lua"
+BOUNDARY = "denoise-bench-7MA4YWxkTrZu0gW"
+SAMPLE = ROOT / "tests" / "data" / "mnist_sample.npz"
+
+
+# --- payloads ---------------------------------------------------------------------------------
+
+
+def _multipart(parts: list[tuple[str, str, bytes, str]]) -> bytes:
+    body = b""
+    for field, filename, data, content_type in parts:
+        body += (
+            (
+                f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{field}"; filename="{filename}"\r\n'
+                f"Content-Type: {content_type}\r\n\r\n"
+            ).encode()
+            + data
+            + b"\r\n"
+        )
+    return body + f"--{BOUNDARY}--\r\n".encode()
+
+
+def _encode(image: Image.Image, fmt: str, **params: Any) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **params)
+    return buffer.getvalue()
+
+
+def _noisy_digits(n: int) -> list[Image.Image]:
+    with np.load(SAMPLE) as npz:
+        digits = npz["x_test"][:n] / 255.0
+    rng = np.random.default_rng(0)
+    noisy = np.clip(digits + 0.5 * rng.standard_normal(digits.shape), 0, 1)
+    return [Image.fromarray(np.rint(d * 255).astype(np.uint8)) for d in noisy]
+
+
+def _photo() -> bytes:
+    """A 1024x768 JPEG 'photo' of a dark digit on paper: uneven light, sensor noise."""
+    digit = Image.fromarray(255 - np.asarray(_noisy_digits(1)[0])).resize((768, 768), Image.Resampling.BICUBIC)
+    canvas = np.full((768, 1024), 230.0)
+    canvas[:, 128:896] = np.asarray(digit, dtype=np.float64) * 0.9
+    canvas *= np.linspace(0.85, 1.05, 1024)[None, :]
+    canvas += np.random.default_rng(1).normal(0, 6, canvas.shape)
+    rgb = np.repeat(np.clip(canvas, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
+    return _encode(Image.fromarray(rgb), "JPEG", quality=90)
+
+
+def payloads(batch_size: int) -> dict[str, tuple[bytes, int]]:
+    """Multipart bodies by name, with the number of images each carries."""
+    digits = _noisy_digits(batch_size)
+    png = _encode(digits[0], "PNG")
+    return {
+        "png28": (_multipart([("file", "digit.png", png, "image/png")]), 1),
+        "jpeg1024x768": (_multipart([("file", "photo.jpg", _photo(), "image/jpeg")]), 1),
+        f"batch{batch_size}": (
+            _multipart([("files", f"d{i}.png", _encode(d, "PNG"), "image/png") for i, d in enumerate(digits)]),
+            batch_size,
+        ),
+    }
+
+
+# --- processes --------------------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    name: str
+    port: int
+    process: subprocess.Popen[bytes]
+    ready_s: float
+
+    def rss_mb(self) -> float:
+        """Resident memory of the whole process group (make, uvicorn and any workers)."""
+        out = subprocess.run(
+            ["ps", "-o", "rss=", "-g", str(self.process.pid)], capture_output=True, text=True, check=False
+        ).stdout
+        return round(sum(int(v) for v in out.split()) / 1024, 1)
+
+
+@contextmanager
+def serve(name: str, command: list[str], port: int, ready_path: str, log: Path) -> Iterator[Server]:
+    started = time.perf_counter()
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        url = f"http://127.0.0.1:{port}{ready_path}"
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited with {process.returncode}; see {log}")
+            try:
+                with urllib.request.urlopen(url, timeout=1) as response:
+                    if response.status == 200:
+                        break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            if time.perf_counter() - started > 120:
+                raise RuntimeError(f"{name} not ready after 120 s; see {log}")
+            time.sleep(0.05)
+        yield Server(name, port, process, round(time.perf_counter() - started, 2))
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def wrk(port: int, route: str, body: Path, connections: int, duration: int) -> dict[str, Any]:
+    threads = min(2, connections)
+    env = os.environ | {"BODY_FILE": str(body), "CONTENT_TYPE": f"multipart/form-data; boundary={BOUNDARY}"}
+    command = [
+        "wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "10s",
+        "-s", str(LUA), f"http://127.0.0.1:{port}{route}",
+    ]  # fmt: skip
+    out = subprocess.run(command, capture_output=True, text=True, env=env, check=True).stdout
+    match = re.search(r"^WRK_JSON (.*)$", out, re.MULTILINE)
+    if not match:
+        raise RuntimeError(f"wrk printed no result:\n{out}")
+    result: dict[str, Any] = json.loads(match.group(1))
+    return result
+
+
+# --- the run ----------------------------------------------------------------------------------
+
+
+def measure(
+    server: Server, route: str, payload: str, images: int, body: Path, connections: int, duration: int
+) -> dict[str, Any]:
+    raw = wrk(server.port, route, body, connections, duration)
+    seconds = raw["duration_us"] / 1e6
+    errors = raw["connect_errors"] + raw["read_errors"] + raw["write_errors"] + raw["timeouts"]
+    row = {
+        "target": server.name,
+        "payload": payload,
+        "connections": connections,
+        "requests": raw["requests"],
+        "rps": round(raw["requests"] / seconds, 1),
+        "images_per_s": round(raw["requests"] * images / seconds, 1),
+        "p50_ms": raw["p50_us"] / 1000,
+        "p90_ms": raw["p90_us"] / 1000,
+        "p99_ms": raw["p99_us"] / 1000,
+        "non2xx": raw["non2xx"],
+        "socket_errors": errors,
+    }
+    print(json.dumps(row), file=sys.stderr, flush=True)
+    return row
+
+
+def find(rows: list[dict[str, Any]], target: str, payload: str, connections: int) -> dict[str, Any] | None:
+    return next(
+        (r for r in rows if (r["target"], r["payload"], r["connections"]) == (target, payload, connections)), None
+    )
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+TARGETS = [
+    # (description, payload, connections, field, comparison, threshold)
+    ("28x28 PNG, 32 clients: req/s", "png28", 32, "rps", ">=", 1000),
+    ("28x28 PNG, 32 clients: ratio to the anchor", "png28", 32, "ratio_to_anchor", ">=", 50),
+    ("28x28 PNG, 32 clients: p99 ms", "png28", 32, "p99_ms", "<=", 60),
+    ("28x28 PNG, 1 client: p50 ms", "png28", 1, "p50_ms", "<=", 2.5),
+    ("1024x768 JPEG, 8 clients: req/s", "jpeg1024x768", 8, "rps", ">=", 300),
+]
+
+
+def render(result: dict[str, Any]) -> str:
+    ctx, rows = result["context"], result["rows"]
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Written by `{ctx['command']}` on {ctx['date']}: {ctx['cpu']}, {ctx['cpus']} CPUs, "
+        f"Python {ctx['python']}. wrk runs on the same cores as the server, {ctx['duration_s']} s per row. "
+        "The service is started exactly as `make run` starts it; the anchor is `bench/naive_app.py` "
+        "(Keras `model.predict` per request in an async route, as tutorials write it) on the same SavedModel.",
+        "",
+        "| target | payload | clients | req/s | images/s | p50 ms | p90 ms | p99 ms | non-2xx | socket errors "
+        "| vs anchor |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        ratio = f"{r['ratio_to_anchor']:.1f}" if r.get("ratio_to_anchor") else ""
+        lines.append(
+            f"| {r['target']} | {r['payload']} | {r['connections']} | {r['rps']:,.0f} | {r['images_per_s']:,.0f} "
+            f"| {r['p50_ms']:.2f} | {r['p90_ms']:.2f} | {r['p99_ms']:.2f} | {r['non2xx']} | {r['socket_errors']} "
+            f"| {ratio} |"
+        )
+    lines += ["", "## Process", "", "| | service | anchor |", "|---|---:|---:|"]
+    proc = result["process"]
+    for key, label in (
+        ("ready_s", "start to ready (s)"),
+        ("rss_idle_mb", "resident memory when ready (MB)"),
+        ("rss_after_mb", "resident memory after the load (MB)"),
+    ):
+        lines.append(f"| {label} | {proc['service'].get(key, '')} | {proc.get('anchor', {}).get(key, '')} |")
+    if "soak" in result:
+        soak = result["soak"]
+        lines += [
+            "",
+            "## Soak",
+            "",
+            f"{soak['requests']:,} requests of the 28x28 PNG at {soak['connections']} clients in "
+            f"{soak['seconds']} s: {soak['non2xx']} non-2xx, {soak['socket_errors']} socket errors; resident memory "
+            f"{soak['rss_before_mb']} MB before, {soak['rss_after_mb']} MB after "
+            f"({soak['rss_growth_pct']:+.1f}%).",
+        ]
+    lines += ["", "## Targets", "", "| target | measured | goal | met |", "|---|---:|---:|---|"]
+    for t in result["targets"]:
+        lines.append(
+            f"| {t['target']} | {t['measured']} | {t['comparison']} {t['goal']} | {'yes' if t['met'] else 'no'} |"
+        )
+    lines += ["", "![requests per second](benchmarks.png)", ""]
+    return "\n".join(lines)
+
+
+def plot(rows: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for target in ("service", "anchor"):
+        for payload in ("png28", "jpeg1024x768"):
+            points = [(r["connections"], r["rps"]) for r in rows if r["target"] == target and r["payload"] == payload]
+            if points:
+                xs, ys = zip(*points, strict=True)
+                ax.plot(xs, ys, marker="o", linestyle="-" if target == "service" else "--", label=f"{target} {payload}")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("concurrent clients")
+    ax.set_ylabel("requests / s")
+    ax.legend(fontsize=8)
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per row")
+    parser.add_argument("--connections", type=int, nargs="+", default=[1, 8, 32, 64])
+    parser.add_argument("--batch", type=int, default=64, help="images per batch request")
+    parser.add_argument("--soak", type=int, default=50_000, help="requests in the soak (0: no soak)")
+    parser.add_argument("--no-anchor", action="store_true")
+    parser.add_argument("--port", type=int, default=8100)
+    parser.add_argument("--out", type=Path, default=ROOT / "docs", help="where benchmarks.{md,json,png} go")
+    args = parser.parse_args(argv)
+    if shutil.which("wrk") is None:
+        print("error: wrk is not installed (Debian: apt-get install wrk)", file=sys.stderr)
+        return 2
+
+    work = ROOT / "bench" / "results" / "raw"
+    work.mkdir(parents=True, exist_ok=True)
+    bodies = {}
+    for name, (body, images) in payloads(args.batch).items():
+        (work / name).write_bytes(body)
+        bodies[name] = (work / name, images)
+    single = [p for p in bodies if not p.startswith("batch")]
+    batch = next(p for p in bodies if p.startswith("batch"))
+
+    rows: list[dict[str, Any]] = []
+    process: dict[str, dict[str, float]] = {}
+    result: dict[str, Any] = {}
+    service_cmd = ["make", "-s", "run", f"PORT={args.port}"]
+    with serve("service", service_cmd, args.port, "/readyz", work / "service.log") as server:
+        process["service"] = {"ready_s": server.ready_s, "rss_idle_mb": server.rss_mb()}
+        for payload in single:
+            for c in args.connections:
+                rows.append(measure(server, "/denoise", payload, 1, bodies[payload][0], c, args.duration))
+        for c in (1, 4):
+            rows.append(measure(server, "/denoise/batch", batch, args.batch, bodies[batch][0], c, args.duration))
+        process["service"]["rss_after_mb"] = server.rss_mb()
+        if args.soak:
+            png = next(r for r in rows if r["payload"] == "png28" and r["connections"] == 32)
+            seconds = max(10, round(args.soak / max(png["rps"], 1) * 1.1))
+            before = server.rss_mb()
+            soak = measure(server, "/denoise", "png28", 1, bodies["png28"][0], 32, seconds)
+            after = server.rss_mb()
+            result["soak"] = soak | {
+                "seconds": seconds,
+                "rss_before_mb": before,
+                "rss_after_mb": after,
+                "rss_growth_pct": round((after - before) / before * 100, 2),
+            }
+    if not args.no_anchor:
+        anchor_cmd = [sys.executable, "-m", "uvicorn", "bench.naive_app:app", "--port", str(args.port + 1)]
+        with serve("anchor", anchor_cmd, args.port + 1, "/docs", work / "anchor.log") as anchor:
+            process["anchor"] = {"ready_s": anchor.ready_s, "rss_idle_mb": anchor.rss_mb()}
+            for payload in single:
+                for c in args.connections:
+                    rows.append(measure(anchor, "/denoise", payload, 1, bodies[payload][0], c, args.duration))
+            process["anchor"]["rss_after_mb"] = anchor.rss_mb()
+        for row in rows:
+            base = find(rows, "anchor", row["payload"], row["connections"])
+            if row["target"] == "service" and base and base["rps"] > 0:
+                row["ratio_to_anchor"] = round(row["rps"] / base["rps"], 1)
+
+    targets = []
+    for description, payload, connections, field, comparison, goal in TARGETS:
+        found = find(rows, "service", payload, connections)
+        if found is None or field not in found:
+            continue
+        measured = found[field]
+        met = measured >= goal if comparison == ">=" else measured <= goal
+        targets.append(
+            {"target": description, "measured": measured, "comparison": comparison, "goal": goal, "met": met}
+        )
+    batch_best = max((r["images_per_s"] for r in rows if r["payload"] == batch), default=0)
+    targets.append(
+        {
+            "target": f"batch of {args.batch}: images/s",
+            "measured": batch_best,
+            "comparison": ">=",
+            "goal": 3000,
+            "met": batch_best >= 3000,
+        }
+    )
+    targets.append(
+        {
+            "target": "start to ready: s",
+            "measured": process["service"]["ready_s"],
+            "comparison": "<=",
+            "goal": 10,
+            "met": process["service"]["ready_s"] <= 10,
+        }
+    )
+    targets.append(
+        {
+            "target": "resident memory after load: MB",
+            "measured": process["service"]["rss_after_mb"],
+            "comparison": "<=",
+            "goal": 700,
+            "met": process["service"]["rss_after_mb"] <= 700,
+        }
+    )
+
+    result |= {
+        "context": {
+            "command": "python -m bench.run " + " ".join(sys.argv[1:] if argv is None else argv),
+            "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "cpu": cpu_model(),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "duration_s": args.duration,
+        },
+        "rows": rows,
+        "process": process,
+        "targets": targets,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "benchmarks.json").write_text(json.dumps(result, indent=2) + "\n")
+    (args.out / "benchmarks.md").write_text(render(result))
+    plot(rows, args.out / "benchmarks.png")
+    print(render(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
