@@ -17,7 +17,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 access_log = logging.getLogger("app.access")
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# Fine below 100 ms, where the service's latency lives; by status class, so that fast rejections
+# (503 under overload) never hide the latency of the requests that were served.
+_LATENCY_BUCKETS = (
+    0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.06, 0.08, 0.1,
+    0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+)  # fmt: skip
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 
 
@@ -31,8 +36,8 @@ class Metrics:
         )
         self.latency = Histogram(
             "http_request_duration_seconds",
-            "Request latency",
-            ["route"],
+            "Request latency by route and status class (2xx, 4xx, 5xx)",
+            ["route", "status_class"],
             buckets=_LATENCY_BUCKETS,
             registry=self.registry,
         )
@@ -112,7 +117,7 @@ class RequestMiddleware:
             duration = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", "unmatched")
             self.metrics.requests.labels(scope["method"], route, str(status)).inc()
-            self.metrics.latency.labels(route).observe(duration)
+            self.metrics.latency.labels(route, f"{status // 100}xx").observe(duration)
             access_log.info(
                 "%s %s %s",
                 scope["method"],
