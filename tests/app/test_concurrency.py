@@ -41,7 +41,7 @@ async def post(client: httpx.AsyncClient, data: bytes) -> httpx.Response:
 
 async def test_concurrent_requests_each_get_their_own_answer(digits: npt.NDArray[np.uint8]) -> None:
     uploads = [encode(Image.fromarray(noisy(d, seed=i)), "PNG") for i, d in enumerate(digits[:96])]
-    async with running() as client:
+    async with running(max_concurrent_requests=len(uploads)) as client:
         alone = [await post(client, data) for data in uploads]
         together = await asyncio.gather(*(post(client, data) for data in uploads))
         metrics = (await client.get("/metrics")).text

@@ -128,7 +128,8 @@ def test_metrics_count_requests_images_and_batches(client: TestClient, upload: b
     assert value(text, bad) == value(before, bad) + 1
     assert value(text, "denoise_images_total") == value(before, "denoise_images_total") + 1
     assert value(text, "inference_batch_size_count") >= value(before, "inference_batch_size_count") + 1
-    assert 'http_request_duration_seconds_bucket{le="0.005",route="/denoise"}' in text
+    assert 'http_request_duration_seconds_bucket{le="0.005",route="/denoise",status_class="2xx"}' in text
+    assert 'http_request_duration_seconds_count{route="/denoise",status_class="4xx"}' in text
     assert "model_errors_total" in text
 
 
