@@ -4,6 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
+WORKERS ?= 1
 DATA   ?= ../shared/data/mnist.npz
 
 .PHONY: run test lint typecheck pytest container-lint train evaluate bench clean
@@ -22,7 +23,7 @@ $(VENV)/.dev: pyproject.toml constraints.txt | $(BIN)/python
 	touch $@ $(VENV)/.runtime
 
 run: $(VENV)/.runtime
-	$(BIN)/uvicorn --factory app.main:create_app --host $(HOST) --port $(PORT) \
+	$(BIN)/uvicorn --factory app.main:create_app --host $(HOST) --port $(PORT) --workers $(WORKERS) \
 		--loop uvloop --http httptools --no-access-log --timeout-graceful-shutdown 20
 
 test: lint typecheck container-lint pytest

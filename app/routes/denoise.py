@@ -37,6 +37,18 @@ SizeQuery = Annotated[
     OutputSize, Query(description="`28`: the 28x28 result; `original`: scaled back to the upload's size (capped)")
 ]
 
+JSON_EXAMPLE = {
+    "image_png_base64": "iVBORw0KGgoAAAANSUhEUgAAABwAAAAcCAAAAABXZoBIAAAA...",
+    "reconstruction_error": 0.1048,
+    "anomaly": False,
+    "anomaly_threshold": 0.1274,
+    "model_version": 2,
+    "inverted": True,
+    "input": {"format": "JPEG", "width": 640, "height": 480},
+    "output": {"format": "PNG", "width": 28, "height": 28},
+    "timings": {"decode_ms": 1.9, "inference_ms": 1.2, "encode_ms": 0.05},
+}
+
 _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": Problem, "content": {"application/problem+json": {}}, "description": description}
     for status, description in {
@@ -145,7 +157,7 @@ async def _decode(service: Service, data: bytes, invert: Invert) -> tuple[Prepar
             "content": {
                 PNG: {"schema": {"type": "string", "format": "binary"}},
                 # DenoiseResult is in the components already, through BatchResult.
-                JSON: {"schema": {"$ref": "#/components/schemas/DenoiseResult"}},
+                JSON: {"schema": {"$ref": "#/components/schemas/DenoiseResult"}, "example": JSON_EXAMPLE},
             },
         },
         **_ERRORS,

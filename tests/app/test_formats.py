@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 
 import numpy as np
@@ -147,3 +148,17 @@ def test_large_photo_jpeg_is_decoded(client: TestClient, digits: npt.NDArray[np.
     denoised, headers = _denoise(client, encode(photo, "JPEG", quality=90))
     assert headers["x-inverted"] == "true"
     assert denoised.shape == (28, 28)
+
+
+def test_palette_with_transparency_is_flattened(client: TestClient, digits: npt.NDArray[np.uint8]) -> None:
+    # A GIF-style palette image: index 0 is the transparent background, the ink is dark grey.
+    ink = (digits[13] > 100).astype(np.uint8)  # 1 where the stroke is
+    image = Image.fromarray(ink, mode="L").convert("P")
+    image.putpalette([255, 0, 255] + [30, 30, 30] + [0, 0, 0] * 254)  # magenta would show if not flattened
+    for fmt in ("PNG", "GIF"):
+        data = encode(image, fmt, transparency=0)
+        assert Image.open(io.BytesIO(data)).info.get("transparency") == 0
+        denoised, headers = _denoise(client, data)
+        assert headers["x-inverted"] == "true"  # dark ink: flattened onto white paper
+        assert np.median(denoised) > 200
+        assert psnr(255 - ink * 225, denoised) > 12

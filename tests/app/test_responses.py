@@ -167,6 +167,8 @@ def test_openapi_documents_every_route_and_both_media_types(client: TestClient) 
     assert set(schema["paths"]) == {"/healthz", "/readyz", "/denoise", "/denoise/batch", "/model", "/metrics"}
     denoise = schema["paths"]["/denoise"]["post"]
     assert set(denoise["responses"]["200"]["content"]) == {"image/png", "application/json"}
+    example = denoise["responses"]["200"]["content"]["application/json"]["example"]
+    assert set(example) == set(schema["components"]["schemas"]["DenoiseResult"]["properties"])
     assert {"X-Reconstruction-Error", "X-Anomaly", "X-Model-Version", "X-Inverted"} <= set(
         denoise["responses"]["200"]["headers"]
     )
