@@ -136,7 +136,7 @@ def classic_methods() -> list[Method]:
             "BM3D",
             _per_image(lambda im, s: bm3d.bm3d(im, sigma_psd=s)),
             max_images=200,
-            note="sigma_psd = sigma; ~0.7 s/image, so the first 200 digits",
+            note="sigma_psd = sigma; hundreds of ms per image, so the first 200 digits",
         )
     )
     return methods
