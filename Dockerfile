@@ -19,7 +19,8 @@ FROM python:3.11-slim
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    TF_CPP_MIN_LOG_LEVEL=2
+    TF_CPP_MIN_LOG_LEVEL=2 \
+    WEB_CONCURRENCY=2
 RUN useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin app
 COPY --from=build /opt/venv /opt/venv
 USER 10001:10001
@@ -27,5 +28,6 @@ EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=2)"]
 # Exec form: uvicorn runs as PID 1 and receives SIGTERM itself, so it can drain requests.
+# WEB_CONCURRENCY sets its worker processes: one per core (2 GiB in docker-compose.yml).
 CMD ["uvicorn", "--factory", "app.main:create_app", "--host", "0.0.0.0", "--port", "8000", \
      "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--timeout-graceful-shutdown", "20"]

@@ -4,7 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
-WORKERS ?= 1
+# uvicorn worker processes: one per core, as measured in docs/performance.md.
+WORKERS ?= 2
 DATA   ?= ../shared/data/mnist.npz
 
 .PHONY: run test lint typecheck pytest container-lint train evaluate bench clean

@@ -1,4 +1,8 @@
-"""Dependencies of the routes, as ``Annotated`` aliases."""
+"""Dependencies of the routes, as ``Annotated`` aliases.
+
+All are ``async def``: FastAPI runs a plain ``def`` dependency in a worker thread, a hand-off that
+costs more than these functions' work, several times per request.
+"""
 
 from __future__ import annotations
 
@@ -12,22 +16,22 @@ from app.service import Service
 from app.settings import Settings
 
 
-def get_service(request: Request) -> Service:
+async def get_service(request: Request) -> Service:
     service: Service = request.app.state.service
     return service
 
 
-def get_ready_service(service: Annotated[Service, Depends(get_service)]) -> Service:
+async def get_ready_service(service: Annotated[Service, Depends(get_service)]) -> Service:
     if not service.ready:
         raise ProblemError(503, "not_ready", "the model is not loaded or the service is stopping", {"Retry-After": "5"})
     return service
 
 
-def get_settings(service: Annotated[Service, Depends(get_service)]) -> Settings:
+async def get_settings(service: Annotated[Service, Depends(get_service)]) -> Settings:
     return service.settings
 
 
-def require_api_key(
+async def require_api_key(
     settings: Annotated[Settings, Depends(get_settings)],
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
     x_api_key: Annotated[str | None, Header(include_in_schema=False)] = None,

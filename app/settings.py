@@ -30,6 +30,11 @@ class Settings(BaseSettings):
         64, gt=0, description="Denoise requests in progress beyond which new ones get 503 at once."
     )
     request_timeout_s: float = Field(30.0, gt=0, description="Deadline for a request's inference.")
+    tf_intra_op_threads: int = Field(
+        1,
+        ge=0,
+        description="TensorFlow threads per model call (0: one per core). 1 fits one worker per core.",
+    )
     api_key: str | None = Field(None, description="When set, the denoise routes require it.")
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS.")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
