@@ -23,8 +23,9 @@ $(VENV)/.dev: pyproject.toml constraints.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
 	touch $@ $(VENV)/.runtime
 
+# Workers share their metrics through files in a fresh directory (prometheus_client's multiprocess mode).
 run: $(VENV)/.runtime
-	$(BIN)/uvicorn --factory app.main:create_app --host $(HOST) --port $(PORT) --workers $(WORKERS) \
+	PROMETHEUS_MULTIPROC_DIR=$$(mktemp -d) $(BIN)/uvicorn --factory app.main:create_app --host $(HOST) --port $(PORT) --workers $(WORKERS) \
 		--loop uvloop --http httptools --no-access-log --timeout-graceful-shutdown 20
 
 test: lint typecheck container-lint pytest

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
 import time
 import uuid
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -27,9 +28,17 @@ _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 
 
 class Metrics:
-    """The service's metrics, in a registry of its own so several apps can live in one process."""
+    """The service's metrics, in a registry of its own so several apps can live in one process.
+
+    With several uvicorn workers, PROMETHEUS_MULTIPROC_DIR (set by ``make run`` and the image)
+    makes every worker write its values to files there, and ``exposition`` adds up all workers:
+    a scrape reaches one worker but reports the whole service.
+    """
 
     def __init__(self) -> None:
+        self.multiprocess_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        if self.multiprocess_dir:
+            os.makedirs(self.multiprocess_dir, exist_ok=True)  # before the first metric opens its file
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "http_requests", "HTTP requests by route and status", ["method", "route", "status"], registry=self.registry
@@ -46,6 +55,14 @@ class Metrics:
             "inference_batch_size", "Images per model call", buckets=_BATCH_BUCKETS, registry=self.registry
         )
         self.model_errors = Counter("model_errors", "Failed model calls", registry=self.registry)
+
+    def exposition(self) -> bytes:
+        """The Prometheus text format: this process's metrics, or every worker's when shared."""
+        if not self.multiprocess_dir:
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=self.multiprocess_dir)  # type: ignore[no-untyped-call]
+        return generate_latest(registry)
 
 
 class JsonFormatter(logging.Formatter):

@@ -380,6 +380,7 @@ def main(argv: list[str] | None = None) -> int:
             before = server.rss_mb()
             overload = measure(server, "/denoise", "png28", 1, bodies["png28"][0], clients, args.duration)
             result["overload"] = overload | {"rss_before_mb": before, "rss_after_mb": server.rss_mb()}
+            time.sleep(5)  # let the requests that wrk abandoned finish before the soak starts
         if args.soak:
             png = next(r for r in rows if r["payload"] == "png28" and r["connections"] == 32)
             seconds = max(10, round(args.soak / max(png["rps"], 1) * 1.1))

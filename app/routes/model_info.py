@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from app.deps import ReadyServiceDep, ServiceDep
 from app.schemas import ModelInfo, Problem
@@ -41,4 +41,4 @@ async def model_info(service: ReadyServiceDep) -> ModelInfo:
     responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format"}},
 )
 async def metrics(service: ServiceDep) -> Response:
-    return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(service.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

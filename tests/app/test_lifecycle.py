@@ -12,6 +12,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from PIL import Image
 
@@ -130,3 +131,38 @@ def test_sigterm_lets_the_request_in_flight_finish(server: tuple[subprocess.Pope
     output, _ = process.communicate(timeout=30)
     assert process.returncode in (0, -signal.SIGTERM)
     assert "Application shutdown complete" in output
+
+
+def test_metrics_add_up_every_worker(tmp_path: Path) -> None:
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app", "--port", str(port)]
+    env = os.environ | {
+        "MODEL_DIR": str(DEFAULT_MODEL_DIR),
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+    }
+    process = subprocess.Popen(
+        [*command, "--workers", "2"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        ready = 0
+        while ready < 6:  # both workers answer once the model is loaded in each
+            try:
+                with urllib.request.urlopen(f"{base}/readyz", timeout=1) as response:
+                    ready += response.status == 200
+            except OSError:
+                assert time.monotonic() < deadline, "server not ready"
+                time.sleep(0.2)
+        image = encode(Image.fromarray(mnist_digits()[0]), "PNG")
+        for _ in range(8):  # on fresh connections, so both workers get some
+            with httpx.Client() as client:
+                assert client.post(f"{base}/denoise", files={"file": ("d.png", image)}).status_code == 200
+        for _ in range(4):  # whichever worker answers the scrape reports all eight
+            with httpx.Client() as client:
+                text = client.get(f"{base}/metrics").text
+            assert "denoise_images_total 8.0" in text
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
