@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import sys
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +51,15 @@ def load_mnist(path: Path | None) -> Mnist:
         if array.ndim != 3 or array.shape[1:] != (28, 28):
             raise DataError(f"{name} in {str(path)!r} has shape {array.shape}, expected (N, 28, 28)")
     return Mnist(_scale(x_train), _scale(x_test), str(path), file_sha256(path))
+
+
+def load_mnist_or_report(path: Path | None) -> Mnist | None:
+    """``load_mnist`` for the command lines: on a bad file, one line on stderr and None."""
+    try:
+        return load_mnist(path)
+    except DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None
 
 
 def _scale(images: npt.NDArray[np.uint8]) -> FloatImages:

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from model.data import DataError, add_noise, load_mnist, printed_digits
+from model.data import add_noise, load_mnist_or_report, printed_digits
 from model.metrics import mse, psnr
 
 Images = npt.NDArray[np.float32]
@@ -262,10 +262,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        mnist = load_mnist(args.data)
-    except DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    mnist = load_mnist_or_report(args.data)
+    if mnist is None:
         return 2
     model_dirs = args.models or sorted(
         (p for p in MODELS_ROOT.iterdir() if p.name.isdigit()), key=lambda p: int(p.name)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model.data import DataError, add_noise, load_mnist
+from model.data import add_noise, load_mnist_or_report
 
 VALIDATION_NOISE_SEED = 1
 
@@ -58,10 +58,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        mnist = load_mnist(args.data)
-    except DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    mnist = load_mnist_or_report(args.data)
+    if mnist is None:
         return 2
 
     # Imported late: TensorFlow takes seconds to import, and --help or a bad path should not wait.
