@@ -1,6 +1,7 @@
 """Turning uploaded bytes into the model's input, and the model's output back into a PNG.
 
-Everything here is plain Pillow and NumPy and runs in a worker thread, never on the event loop.
+Plain Pillow and NumPy, no TensorFlow. The routes run large images through it in a worker thread;
+small ones on the event loop, where that costs less than the hand-off (``is_cheap``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy.typing as npt
 from PIL import Image
 
 SIDE = 28  # the model's input is SIDE x SIDE
-CHEAP_PIXELS = 128 * 128  # decoding this many pixels takes well under a thread hand-off's ~50 us
+CHEAP_PIXELS = 128 * 128  # small enough to decode faster than a hand-off to a thread
 
 # Our own pixel limit (checked in open_image, before decoding) decides; Pillow's default limit
 # would only add a warning below it.
