@@ -14,9 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-import numpy.typing as npt
 
-Batch = npt.NDArray[np.float32]
+from app.inference import Batch
 
 
 class Overloaded(Exception):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.deps import ReadyServiceDep
-from app.schemas import Health, Problem, Readiness
+from app.deps import NOT_READY, ReadyServiceDep
+from app.schemas import Health, Readiness
 
 router = APIRouter(tags=["health"])
 
@@ -19,7 +19,7 @@ async def healthz() -> Health:
     "/readyz",
     response_model=Readiness,
     summary="The model is loaded and warmed",
-    responses={503: {"model": Problem, "description": "Not ready (loading or shutting down)"}},
+    responses=NOT_READY,
 )
 async def readyz(service: ReadyServiceDep) -> Readiness:
     assert service.model_version is not None

@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from app.deps import ReadyServiceDep, ServiceDep
-from app.schemas import ModelInfo, Problem
+from app.deps import NOT_READY, ReadyServiceDep, ServiceDep
+from app.schemas import ModelInfo
 
 router = APIRouter(tags=["operations"])
 
@@ -15,7 +15,7 @@ router = APIRouter(tags=["operations"])
     "/model",
     response_model=ModelInfo,
     summary="The served model's card",
-    responses={503: {"model": Problem, "description": "Not ready"}},
+    responses=NOT_READY,
 )
 async def model_info(service: ReadyServiceDep) -> ModelInfo:
     model = service.model
