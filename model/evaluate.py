@@ -1,7 +1,7 @@
 """Evaluate exported denoisers against classic ones on the MNIST test digits.
 
     python -m model.evaluate --data ../shared/data/mnist.npz            # every committed version
-    python -m model.evaluate model/artifacts/denoiser/2 --data PATH --update-card
+    python -m model.evaluate model/artifacts/denoiser/4 --data PATH --update-card
 
 Writes a markdown table and JSON (``--md``, ``--json``) and a comparison figure; with
 ``--update-card`` also rewrites each model's card from this measurement.
@@ -158,7 +158,8 @@ def load_savedmodel(path: Path) -> Predict:
 def model_method(path: Path) -> Method:
     predict = load_savedmodel(path)
     card = json.loads((path / "metadata.json").read_text()) if (path / "metadata.json").is_file() else {}
-    label = f"model v{path.name} ({card.get('architecture', '?')})"
+    name = f"v{path.name}" if path.name.isdigit() else path.name
+    label = f"model {name} ({card.get('architecture', '?')})"
     where = os.path.relpath(path) if path.is_absolute() else str(path)
     return Method(label, lambda batch, sigma: predict(batch), batched=True, note=where)
 
@@ -292,8 +293,8 @@ def main(argv: list[str] | None = None) -> int:
         save_samples({"original": digits} | {m.name: m.denoise(noisy, 0.5) for m in methods}, args.figure)
         figures["ten test digits at noise 0.5, denoised by each method"] = str(args.figure)
     if args.md:
-        for path in model_dirs:  # the loss curves that training wrote beside each model
-            if (path / "loss.png").is_file():
+        for path in model_dirs:  # the loss curves that training wrote beside each committed model
+            if (path / "loss.png").is_file() and MODELS_ROOT in path.resolve().parents:
                 figures[f"training loss, model v{path.name}"] = str(path / "loss.png")
         args.md.parent.mkdir(parents=True, exist_ok=True)
         linked = {title: os.path.relpath(where, args.md.parent) for title, where in figures.items()}

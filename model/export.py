@@ -1,17 +1,33 @@
-"""Export a trained Keras model as a SavedModel plus its model card (metadata.json, MODEL_CARD.md)."""
+"""Export a trained model as a SavedModel plus its model card (metadata.json, MODEL_CARD.md).
+
+    python -m model.export OUT --data ../shared/data/mnist.npz
+
+finishes a ``python -m model.train --no-export --out OUT`` run (or one trained on another Keras
+backend): it rebuilds the architecture, loads the weights, evaluates them on the test digits and
+writes the SavedModel, the card and the figures into OUT.
+"""
 
 from __future__ import annotations
 
+import argparse
 import json
 import platform
+import sys
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import keras
+import numpy as np
+
+from model.data import Mnist, load_mnist_or_report
+
+if TYPE_CHECKING:
+    import keras
 
 CARD_FILE = "metadata.json"
+RUN_FILE = "training.json"  # what model.train records of a run, before export
+WEIGHTS_FILE = "model.weights.h5"  # the trained weights, for any Keras backend
 _LIBRARIES = ("tensorflow", "tensorflow-cpu", "keras", "numpy")
 
 
@@ -48,6 +64,28 @@ def export_model(model: keras.Model, out: Path, training: dict[str, Any], evalua
     (out / "MODEL_CARD.md").write_text(render_card(card))
 
 
+def export_run(out: Path, mnist: Mnist) -> None:
+    """Export the run that ``model.train`` left in ``out``: evaluation, figures, SavedModel, card."""
+    from model.architectures import ARCHITECTURES
+    from model.data import add_noise
+    from model.evaluate import TEST_NOISE_SEED, card_metrics
+    from model.figures import denoising_rows, save_loss_curves, save_samples
+
+    training = json.loads((out / RUN_FILE).read_text())
+    model = ARCHITECTURES[training["arch"]]()
+    model.load_weights(out / WEIGHTS_FILE)
+
+    def predict(images: np.ndarray) -> np.ndarray:
+        return np.asarray(model.predict(images, batch_size=512, verbose=0))
+
+    evaluation = card_metrics(predict, mnist.x_test)
+    save_loss_curves(training["history"], out / "loss.png", title=f"{training['arch']}: binary cross-entropy")
+    digits = mnist.x_test[:10]
+    save_samples(denoising_rows(predict, digits, add_noise(digits, 0.5, TEST_NOISE_SEED)), out / "samples.png")
+    export_model(model, out, training=training, evaluation=evaluation)
+    print(f"exported {out}: test PSNR at noise 0.5 = {evaluation['noise_0.5']['psnr_db']:.2f} dB")
+
+
 def update_card(out: Path, evaluation: dict[str, Any]) -> None:
     """Replace the evaluation section of an exported model's card (``model.evaluate --update-card``)."""
     card = json.loads((out / CARD_FILE).read_text())
@@ -74,7 +112,8 @@ def render_card(card: dict[str, Any]) -> str:
         f"- Noise: {train['noise']}; seed {train['seed']}",
         f"- Data: {train['data_source']}, sha256 `{train['data_sha256']}`; "
         f"{train['train_images']} training / {train['validation_images']} validation images",
-        f"- Libraries: {', '.join(f'{k} {v}' for k, v in card['libraries'].items())}",
+        f"- Trained with Keras backend {train.get('backend', 'tensorflow')} on {train.get('device', 'cpu')}; "
+        f"exported with {', '.join(f'{k} {v}' for k, v in card['libraries'].items())}",
         "",
         "![loss curves](loss.png)",
         "",
@@ -110,3 +149,23 @@ def render_card(card: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m model.export", description=__doc__.splitlines()[0])
+    parser.add_argument("out", type=Path, help=f"a training run's directory (holds {RUN_FILE}, {WEIGHTS_FILE})")
+    parser.add_argument("--data", type=Path, default=None, help="Keras-layout mnist.npz (default: the Keras download)")
+    args = parser.parse_args(argv)
+    missing = [name for name in (RUN_FILE, WEIGHTS_FILE) if not (args.out / name).is_file()]
+    if missing:
+        print(f"error: {str(args.out)!r} is not a training run: it lacks {missing}", file=sys.stderr)
+        return 2
+    mnist = load_mnist_or_report(args.data)
+    if mnist is None:
+        return 2
+    export_run(args.out, mnist)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

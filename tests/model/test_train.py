@@ -66,3 +66,64 @@ def test_the_same_command_gives_the_same_metrics(tmp_path: Path) -> None:
     first, second = run(tmp_path / "a" / "1"), run(tmp_path / "b" / "1")
     assert second["val_loss"] == pytest.approx(first["val_loss"], rel=1e-3)
     assert second["psnr_db"] == pytest.approx(first["psnr_db"], abs=0.02)
+
+
+def test_a_run_without_export_is_finished_by_model_export(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import tensorflow as tf
+
+    from model import export
+
+    out = tmp_path / "7"
+    argv = ["--arch", "seed", "--data", str(SAMPLE), "--epochs", "1", "--batch-size", "64", "--no-export"]
+    assert main([*argv, "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == [export.WEIGHTS_FILE, export.RUN_FILE]
+    assert f"python -m model.export {out}" in capsys.readouterr().out
+
+    assert export.main([str(out), "--data", str(SAMPLE)]) == 0
+    card = json.loads((out / "metadata.json").read_text())
+    assert card["version"] == 7
+    assert card["training"]["backend"] == "tensorflow"
+    assert card["training"]["command"].endswith("--no-export --out " + str(out))
+    loaded = tf.saved_model.load(str(out))  # kept referenced: its variables die with it
+    output = np.asarray(loaded.serve(np.zeros((2, 28, 28, 1), np.float32)))
+    assert output.shape == (2, 28, 28, 1)
+
+
+def test_export_of_a_directory_that_is_not_a_run_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from model import export
+
+    assert export.main([str(tmp_path), "--data", str(SAMPLE)]) == 2
+    assert "is not a training run: it lacks ['training.json', 'model.weights.h5']" in capsys.readouterr().err
+
+
+def test_fresh_noise_depends_on_seed_epoch_and_batch_not_on_call_order() -> None:
+    from model.batches import NoisyBatches
+
+    clean = np.random.default_rng(0).random((10, 28, 28, 1), dtype=np.float32)
+    a = NoisyBatches(clean, 4, seed=5, noise_range=(0.25, 0.75))
+    b = NoisyBatches(clean, 4, seed=5, noise_range=(0.25, 0.75))
+    assert len(a) == 3
+    last_first = [b[i] for i in (2, 1, 0)][::-1]
+    for (noisy_a, clean_a), (noisy_b, clean_b) in zip([a[i] for i in range(3)], last_first, strict=True):
+        np.testing.assert_array_equal(noisy_a, noisy_b)
+        np.testing.assert_array_equal(clean_a, clean_b)
+        assert noisy_a.min() >= 0.0
+        assert noisy_a.max() <= 1.0
+    first_epoch = a[0][0]
+    a.on_epoch_end()
+    assert not np.array_equal(a[0][0], first_epoch)  # new order and new noise every epoch
+
+
+def test_the_seed_recipe_keeps_one_noise_draw_for_the_whole_run() -> None:
+    from model.batches import NoisyBatches
+
+    clean = np.random.default_rng(0).random((8, 28, 28, 1), dtype=np.float32)
+    batches = NoisyBatches(clean, 8, seed=5, fixed_noise=0.5)
+    noisy, target = batches[0]
+    batches.on_epoch_end()
+    noisy_again, target_again = batches[0]
+    # The same images with the same noise, reshuffled: sort both by the clean image to compare.
+    first, again = np.argsort(target.sum(axis=(1, 2, 3))), np.argsort(target_again.sum(axis=(1, 2, 3)))
+    np.testing.assert_array_equal(noisy[first], noisy_again[again])
