@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import logging
+import time
+from collections.abc import Callable
+
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.errors import problem_response
+from app.errors import PROBLEM_MEDIA_TYPE, problem_body, problem_response
+from app.shared_count import SharedCount
+
+log = logging.getLogger(__name__)
 
 
 class DeclaredLengthLimit:
@@ -35,33 +43,94 @@ class DeclaredLengthLimit:
 
 
 class InFlightLimit:
-    """At most ``limit`` denoise requests in progress; beyond that, 503 at once.
+    """At most ``limit`` denoise requests in progress; beyond that, 503 with Retry-After at once.
 
     Bounds memory (each request holds its upload) and latency (no unbounded backlog), and leaves
-    health, readiness and metrics answering under any load.
+    health, readiness and metrics answering under any load. With ``shared``, the limit holds for
+    all workers together: connections spread unevenly over workers (12 and 20 of 32 is common),
+    and a per-worker limit would turn requests away from one worker while the other has room.
+    But once the service is full (a request found the limit reached in the last ``full_for``
+    seconds), each worker also keeps to its share of the limit: left to chance, one worker holds
+    more of the requests in progress than the other, and its answers take longer.
+
+    Under overload most requests are rejections, and every CPU-second they take is one the served
+    requests lose: so this sits outside every other middleware and answers with bytes rendered
+    once, with no access-log line (``on_shed`` counts them, and a warning per ``report_every``
+    seconds says how many), and closes the connection: the client reconnects, and the kernel
+    hands the new connection to whichever worker accepts first, the least busy one.
     """
 
-    def __init__(self, app: ASGIApp, limit: int, prefix: str = "/denoise") -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        limit: int,
+        shared: SharedCount | None = None,
+        on_shed: Callable[[], None] = lambda: None,
+        prefix: str = "/denoise",
+        report_every: float = 10.0,
+        full_for: float = 1.0,
+    ) -> None:
         self.app = app
         self.limit = limit
+        self.shared = shared
+        self.on_shed = on_shed
         self.prefix = prefix
+        self.report_every = report_every
+        self.full_for = full_for
         self.in_flight = 0  # only touched on the event loop: no lock needed
+        self._full_at = -full_for
+        self._shed_since_report = 0
+        self._last_report = time.monotonic()
+        # Whoever is rejected, the limit is reached, so the answer is always the same document.
+        body = problem_body(503, "overloaded", f"{limit} requests are in progress, the limit is {limit}; retry shortly")
+        self._body = json.dumps(body, separators=(",", ":")).encode()
+        self._headers = [
+            (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+            (b"content-length", str(len(self._body)).encode()),
+            (b"retry-after", b"1"),
+            (b"connection", b"close"),
+        ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
             await self.app(scope, receive, send)
             return
-        if self.in_flight >= self.limit:
-            response = problem_response(
-                503,
-                "overloaded",
-                f"{self.in_flight} requests are in progress, the limit is {self.limit}; retry shortly",
-                {"Retry-After": "1"},
-            )
-            await response(scope, receive, send)
+        if self._over_limit():
+            await send({"type": "http.response.start", "status": 503, "headers": self._headers})
+            await send({"type": "http.response.body", "body": self._body})
+            self._shed()
             return
-        self.in_flight += 1
+        self._count(+1)
         try:
             await self.app(scope, receive, send)
         finally:
-            self.in_flight -= 1
+            self._count(-1)
+
+    def _over_limit(self) -> bool:
+        if not self.shared:
+            return self.in_flight >= self.limit
+        total, workers = self.shared.total()
+        now = time.monotonic()
+        if total >= self.limit:
+            self._full_at = now
+            return True
+        share = -(-self.limit // max(workers, 1))
+        return self.in_flight >= share and now - self._full_at < self.full_for
+
+    def _count(self, change: int) -> None:
+        self.in_flight += change
+        if self.shared:
+            self.shared.set(self.in_flight)
+
+    def _shed(self) -> None:
+        self.on_shed()
+        self._shed_since_report += 1
+        now = time.monotonic()
+        if now - self._last_report >= self.report_every:
+            log.warning(
+                "overloaded: shed %d requests in %.0f s",
+                self._shed_since_report,
+                now - self._last_report,
+                extra={"fields": {"shed": self._shed_since_report, "limit": self.limit}},
+            )
+            self._shed_since_report, self._last_report = 0, now

@@ -6,6 +6,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
@@ -19,6 +20,7 @@ from app.observability import OneLineStartupFailure, RequestMiddleware, configur
 from app.routes import denoise, health, model_info
 from app.service import Service
 from app.settings import Settings
+from app.shared_count import SharedCount
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +81,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["X-Reconstruction-Error", "X-Anomaly", "X-Model-Version", "X-Inverted", "X-Request-ID"],
         )
     app.add_middleware(DeclaredLengthLimit, max_bytes=settings.max_upload_bytes)
-    app.add_middleware(InFlightLimit, limit=settings.max_concurrent_requests)
     app.add_middleware(RequestMiddleware, metrics=service.metrics, model_version=lambda: service.model_version)
     app.add_middleware(OneLineStartupFailure)
+    # Outermost (added last): a rejection under overload must cost as little as possible.
+    # With several workers (make run, the image) they share the metrics directory; the limit is
+    # counted there across them.
+    shared_dir = service.metrics.multiprocess_dir
+    app.add_middleware(
+        InFlightLimit,
+        limit=settings.max_concurrent_requests,
+        shared=SharedCount(Path(shared_dir)) if shared_dir else None,
+        on_shed=service.metrics.shed.inc,
+    )
     return app

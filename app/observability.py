@@ -55,6 +55,12 @@ class Metrics:
             "inference_batch_size", "Images per model call", buckets=_BATCH_BUCKETS, registry=self.registry
         )
         self.model_errors = Counter("model_errors", "Failed model calls", registry=self.registry)
+        # Not in http_requests: shed requests are answered before the request middleware.
+        self.shed = Counter(
+            "http_requests_shed",
+            "Denoise requests answered 503 at once: the in-flight limit was reached",
+            registry=self.registry,
+        )
 
     def exposition(self) -> bytes:
         """The Prometheus text format: this process's metrics, or every worker's when shared."""

@@ -26,8 +26,11 @@ class Settings(BaseSettings):
     max_batch_files: int = Field(64, gt=0, description="Most files in one POST /denoise/batch.")
     max_inference_batch: int = Field(256, gt=0, description="Most images in one model call.")
     max_queue_images: int = Field(2048, gt=0, description="Images waiting for the model beyond which requests get 503.")
+    # 32 in flight saturate 2 cores (docs/benchmarks.md): more would only add waiting.
     max_concurrent_requests: int = Field(
-        32, gt=0, description="Denoise requests in progress per worker beyond which new ones get 503 at once."
+        32,
+        gt=0,
+        description="Denoise requests in progress, all workers together, beyond which new ones get 503 at once.",
     )
     request_timeout_s: float = Field(30.0, gt=0, description="Deadline for a request's inference.")
     tf_intra_op_threads: int = Field(

@@ -73,6 +73,10 @@ async def test_requests_beyond_the_in_flight_limit_get_503_at_once(digits: npt.N
         assert rejected.json()["code"] == "overloaded"
         assert rejected.headers["retry-after"] == "1"
         assert "the limit is 2" in rejected.json()["detail"]
+        assert rejected.headers["content-type"] == "application/problem+json"
+        assert int(rejected.headers["content-length"]) == len(rejected.content)
+        shed = statuses.count(503)
+        assert f"http_requests_shed_total {float(shed)}" in (await client.get("/metrics")).text
         assert (await client.get("/readyz")).status_code == 200
         assert (await post(client, data)).status_code == 200  # and it recovers
 
