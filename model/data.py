@@ -14,6 +14,8 @@ import numpy.typing as npt
 FloatImages = npt.NDArray[np.float32]
 
 _ARRAYS = ("x_train", "y_train", "x_test", "y_test")
+TRAINING_SEED = 42  # model.train's default --seed: it also picks the validation split
+VALIDATION_FRACTION = 0.1  # model.train's default --val-fraction
 
 
 class DataError(Exception):
@@ -72,6 +74,13 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def split_validation(images: FloatImages, fraction: float, seed: int) -> tuple[FloatImages, FloatImages]:
+    """(training, validation): the held-out share ``model.train`` validates on, the same for a seed."""
+    order = np.random.default_rng(seed).permutation(len(images))
+    n_val = max(1, int(len(images) * fraction))
+    return images[order[n_val:]], images[order[:n_val]]
 
 
 def add_noise(images: FloatImages, noise_factor: float, seed: int) -> FloatImages:

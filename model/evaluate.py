@@ -24,7 +24,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from model.data import add_noise, load_mnist_or_report, printed_digits
+from model.data import (
+    TRAINING_SEED,
+    VALIDATION_FRACTION,
+    add_noise,
+    load_mnist_or_report,
+    printed_digits,
+    split_validation,
+)
 from model.metrics import mse, psnr
 
 Images = npt.NDArray[np.float32]
@@ -206,13 +213,16 @@ def evaluate(methods: list[Method], x_test: Images, printed: Images) -> list[dic
     return rows
 
 
+SPLITS = {"test": "test digits", "validation": "validation digits (held out of training by model.train)"}
+
+
 def render_markdown(rows: list[dict[str, Any]], context: dict[str, Any], figures: dict[str, str]) -> str:
     """The evaluation page: how it was made, the table, and links to the figures."""
     lines = [
         "# Model evaluation",
         "",
         f"Written by `{context['command']}` on {context['machine']} ({context['cpus']} CPUs), "
-        f"{context['test_images']} MNIST test digits from `{context['data_source']}`"
+        f"{context['test_images']} MNIST {SPLITS[context['split']]} from `{context['data_source']}`"
         + (f" (sha256 `{context['data_sha256'][:12]}…`)." if context["data_sha256"] else "."),
         "",
         "| method | images | PSNR 0.3 | PSNR 0.5 | SSIM 0.5 | MSE 0.5 | PSNR 0.7 | printed digits: PSNR 0.5 "
@@ -250,6 +260,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m model.evaluate", description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="*", type=Path, help="SavedModel directories (default: every version)")
     parser.add_argument("--data", type=Path, default=None, help="Keras-layout mnist.npz (default: Keras download)")
+    parser.add_argument(
+        "--split",
+        choices=("test", "validation"),
+        default="test",
+        help="validation: the training digits model.train held out (--seed 42, 10%%), to choose between models "
+        "without looking at the test set",
+    )
     parser.add_argument("--limit", type=int, default=None, help="only the first N test digits")
     parser.add_argument("--printed", type=int, default=1000, help="printed (non-MNIST) digits to test on")
     parser.add_argument("--no-baselines", action="store_true", help="skip the classic denoisers")
@@ -258,7 +275,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, default=None, help="write the results as JSON here")
     parser.add_argument("--figure", type=Path, default=None, help="write a comparison figure (PNG) here")
     parser.add_argument("--update-card", action="store_true", help="rewrite each model's card from this run")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.update_card and args.split != "test":
+        parser.error("--update-card records test metrics: it does not go with --split validation")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -269,7 +289,11 @@ def main(argv: list[str] | None = None) -> int:
     model_dirs = args.models or sorted(
         (p for p in MODELS_ROOT.iterdir() if p.name.isdigit()), key=lambda p: int(p.name)
     )
-    x_test = mnist.x_test[: args.limit] if args.limit else mnist.x_test
+    # Named x_test below either way: the digits every method is measured on.
+    x_test = (
+        mnist.x_test if args.split == "test" else split_validation(mnist.x_train, VALIDATION_FRACTION, TRAINING_SEED)[1]
+    )
+    x_test = x_test[: args.limit] if args.limit else x_test
     baselines = [] if args.no_baselines else classic_methods()
     skipped = {name.lower() for name in args.skip}
     methods = [m for m in baselines if m.name.lower() not in skipped] + [model_method(p) for p in model_dirs]
@@ -277,6 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     context = {
         "data_source": mnist.source,
         "data_sha256": mnist.sha256,
+        "split": args.split,
         "test_images": len(x_test),
         "printed_images": args.printed,
         "machine": f"{platform.machine()} {platform.processor() or platform.system()}",

@@ -18,7 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
-from model.data import add_noise, load_mnist_or_report
+from model.data import (
+    TRAINING_SEED,
+    VALIDATION_FRACTION,
+    add_noise,
+    load_mnist_or_report,
+    split_validation,
+)
 from model.export import RUN_FILE, WEIGHTS_FILE
 
 VALIDATION_NOISE_SEED = 1
@@ -63,9 +69,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="fresh-noise factors per image, instead of the recipe's range (not for the seed recipe)",
     )
-    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--seed", type=int, default=TRAINING_SEED)
     parser.add_argument("--limit", type=int, default=None, help="use only the first N training images")
-    parser.add_argument("--val-fraction", type=float, default=0.1, help="validation split of the training set")
+    parser.add_argument(
+        "--val-fraction", type=float, default=VALIDATION_FRACTION, help="validation split of the training set"
+    )
     # Long cosine-decay runs gain most late, once the learning rate is small; at a patience of 3
     # the validation loss's noise stopped 100-epoch runs near epoch 35.
     parser.add_argument("--patience", type=int, default=10, help="early-stopping patience in epochs")
@@ -97,9 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         recipe = replace(recipe, noise_range=tuple(args.noise_range))
 
     clean = mnist.x_train[: args.limit] if args.limit else mnist.x_train
-    order = np.random.default_rng(args.seed).permutation(len(clean))
-    n_val = max(1, int(len(clean) * args.val_fraction))
-    x_fit, x_val = clean[order[n_val:]], clean[order[:n_val]]
+    x_fit, x_val = split_validation(clean, args.val_fraction, args.seed)
     fixed_noise = None if recipe.noise_range else args.noise_factor
     batches = NoisyBatches(x_fit, args.batch_size, args.seed, fixed_noise=fixed_noise, noise_range=recipe.noise_range)
 
@@ -137,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         "noise": f"fresh draw per batch, factor ~ U{recipe.noise_range}" if recipe.noise_range else "one fixed draw",
         "seed": args.seed,
         "train_images": len(x_fit),
-        "validation_images": n_val,
+        "validation_images": len(x_val),
         "data_source": mnist.source,
         "data_sha256": mnist.sha256,
         "backend": keras.backend.backend(),

@@ -59,3 +59,19 @@ def test_committed_card_metrics_are_reproduced(path: Path) -> None:
     assert measured["psnr_db"] == pytest.approx(recorded["psnr_db"], abs=0.02)
     assert measured["ssim"] == pytest.approx(recorded["ssim"], abs=0.002)
     assert measured["mse"] == pytest.approx(recorded["mse"], rel=0.01)
+
+
+def test_models_are_compared_on_the_validation_split_without_the_test_set(tmp_path: Path) -> None:
+    js = tmp_path / "validation.json"
+    argv = ["--data", str(SAMPLE), "--split", "validation", "--no-baselines", "--printed", "5", "--json", str(js)]
+    assert main([*argv, str(COMMITTED[-1])]) == 0
+    result = json.loads(js.read_text())
+    assert result["context"]["split"] == "validation"
+    assert [row["images"] for row in result["rows"]] == [30, 30]  # noisy input and the model: 10% of 300
+
+
+def test_validation_metrics_never_go_into_a_model_card(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--data", str(SAMPLE), "--split", "validation", "--update-card"])
+    assert exit_info.value.code == 2
+    assert "--update-card records test metrics" in capsys.readouterr().err
