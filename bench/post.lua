@@ -6,6 +6,21 @@ wrk.body = f:read("*a")
 f:close()
 wrk.headers["Content-Type"] = os.getenv("CONTENT_TYPE")
 
+if os.getenv("HONOUR_RETRY_AFTER") == "1" then
+  -- Clients that wait as a 503 tells them to: for every 503, one of this thread's connections
+  -- pauses Retry-After seconds before its next request (wrk's delay() cannot say which
+  -- connection got the 503, so the pauses are right in number, not in place).
+  local owed = {}
+  function response(status, headers, body)
+    if status == 503 then
+      owed[#owed + 1] = 1000 * (tonumber(headers["retry-after"] or headers["Retry-After"]) or 1)
+    end
+  end
+  function delay()
+    return table.remove(owed, 1) or 0
+  end
+end
+
 function done(summary, latency, requests)
   local non2xx = summary.errors.status
   io.write(string.format(
