@@ -67,7 +67,7 @@ def test_models_are_compared_on_the_validation_split_without_the_test_set(tmp_pa
     assert main([*argv, str(COMMITTED[-1])]) == 0
     result = json.loads(js.read_text())
     assert result["context"]["split"] == "validation"
-    assert [row["images"] for row in result["rows"]] == [30, 30]  # noisy input and the model: 10% of 300
+    assert [row["images"] for row in result["rows"]] == [30]  # 10 % of the 300 training digits
 
 
 def test_validation_metrics_never_go_into_a_model_card(capsys: pytest.CaptureFixture[str]) -> None:
