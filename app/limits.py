@@ -81,8 +81,8 @@ class InFlightLimit:
         self._full_at = -full_for
         self._shed_since_report = 0
         self._last_report = time.monotonic()
-        # Whoever is rejected, the limit is reached, so the answer is always the same document.
-        body = problem_body(503, "overloaded", f"{limit} requests are in progress, the limit is {limit}; retry shortly")
+        # Every rejection has the same cause, so the answer is always the same document.
+        body = problem_body(503, "overloaded", f"the service is full: the limit is {limit} requests in progress")
         self._body = json.dumps(body, separators=(",", ":")).encode()
         self._headers = [
             (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
@@ -114,7 +114,7 @@ class InFlightLimit:
         if total >= self.limit:
             self._full_at = now
             return True
-        share = -(-self.limit // max(workers, 1))
+        share = -(-self.limit // max(workers, 1))  # rounded up
         return self.in_flight >= share and now - self._full_at < self.full_for
 
     def _count(self, change: int) -> None:
