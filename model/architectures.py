@@ -89,36 +89,18 @@ def _transformer_block(x: keras.KerasTensor, heads: int) -> keras.KerasTensor:
     return layers.Reshape((height, width, channels))(t)
 
 
+# The larger designs: a 64-wide 7x7 stage, 512 global units reading a 16-channel squeeze; the
+# 28x28 layers stay as narrow as unet's.
+_large_unet = partial(unet_autoencoder, widths=(16, 32, 64), global_units=512, global_channels=32, squeeze=16)
+
 ARCHITECTURES: dict[str, Callable[[], keras.Model]] = {
     "seed": seed_autoencoder,
     "unet": unet_autoencoder,
-    # A wider, deeper 7x7 stage and twice the global units; the 28x28 layers stay as narrow.
-    "unet-l": partial(
-        unet_autoencoder, "unet-l", (16, 32, 64), global_units=512, global_channels=32, extra_convs=(0, 2), squeeze=16
-    ),
+    "unet-l": partial(_large_unet, "unet-l", extra_convs=(0, 2)),
     # unet-l with one more convolution at 14x14 and one more at 7x7 on each side.
-    "unet-xl": partial(
-        unet_autoencoder, "unet-xl", (16, 32, 64), global_units=512, global_channels=32, extra_convs=(1, 3), squeeze=16
-    ),
-    # unet-l with self-attention across the 7x7 positions.
-    "unet-attn": partial(
-        unet_autoencoder,
-        "unet-attn",
-        (16, 32, 64),
-        global_units=512,
-        global_channels=32,
-        extra_convs=(1, 2),
-        squeeze=16,
-        attention_heads=4,
-    ),
-    # Deeper at 14x14.
-    "unet-deep14": partial(
-        unet_autoencoder,
-        "unet-deep14",
-        (16, 40, 64),
-        global_units=512,
-        global_channels=32,
-        extra_convs=(2, 2),
-        squeeze=16,
-    ),
+    "unet-xl": partial(_large_unet, "unet-xl", extra_convs=(1, 3)),
+    # unet-l with one more convolution at 14x14 and self-attention across the 7x7 positions.
+    "unet-attn": partial(_large_unet, "unet-attn", extra_convs=(1, 2), attention_heads=4),
+    # 40 wide at 14x14, with two more convolutions there on each side.
+    "unet-deep14": partial(_large_unet, "unet-deep14", widths=(16, 40, 64), extra_convs=(2, 2)),
 }
