@@ -103,4 +103,15 @@ ARCHITECTURES: dict[str, Callable[[], keras.Model]] = {
     "unet-attn": partial(_large_unet, "unet-attn", extra_convs=(1, 2), attention_heads=4),
     # 40 wide at 14x14, with two more convolutions there on each side.
     "unet-deep14": partial(_large_unet, "unet-deep14", widths=(16, 40, 64), extra_convs=(2, 2)),
+    # Far over the cost budget and never shipped: it measures what eight times unet-xl's
+    # parameters still buy (docs/model-design.md, "The ceiling").
+    "unet-huge": partial(
+        unet_autoencoder,
+        "unet-huge",
+        widths=(64, 128, 256),
+        global_units=1024,
+        global_channels=64,
+        extra_convs=(2, 3),
+        squeeze=64,
+    ),
 }

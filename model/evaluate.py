@@ -27,6 +27,7 @@ import numpy.typing as npt
 from model.data import (
     TRAINING_SEED,
     VALIDATION_FRACTION,
+    Mnist,
     add_noise,
     load_mnist_or_report,
     printed_digits,
@@ -213,7 +214,18 @@ def evaluate(methods: list[Method], x_test: Images, printed: Images) -> list[dic
     return rows
 
 
-SPLITS = {"test": "test digits", "validation": "validation digits (held out of training by model.train)"}
+SPLITS = {
+    "test": "test digits",
+    "validation": "validation digits (held out of training by model.train)",
+    "training": "training digits (the part model.train fitted on, never held out)",
+}
+
+
+def _split(mnist: Mnist, split: str) -> Images:
+    if split == "test":
+        return mnist.x_test
+    fitted, held_out = split_validation(mnist.x_train, VALIDATION_FRACTION, TRAINING_SEED)
+    return held_out if split == "validation" else fitted
 
 
 def render_markdown(rows: list[dict[str, Any]], context: dict[str, Any], figures: dict[str, str]) -> str:
@@ -262,12 +274,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--data", type=Path, default=None, help="Keras-layout mnist.npz (default: Keras download)")
     parser.add_argument(
         "--split",
-        choices=("test", "validation"),
+        choices=tuple(SPLITS),
         default="test",
         help="validation: the training digits model.train held out (--seed 42, 10%%), to choose between models "
-        "without looking at the test set",
+        "without looking at the test set; training: the digits it fitted on, to measure what a model memorised",
     )
-    parser.add_argument("--limit", type=int, default=None, help="only the first N test digits")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N digits of the split")
     parser.add_argument("--printed", type=int, default=1000, help="printed (non-MNIST) digits to test on")
     parser.add_argument("--no-baselines", action="store_true", help="skip the classic denoisers")
     parser.add_argument("--skip", action="append", default=[], metavar="METHOD", help="skip a method by name")
@@ -277,7 +289,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--update-card", action="store_true", help="rewrite each model's card from this run")
     args = parser.parse_args(argv)
     if args.update_card and args.split != "test":
-        parser.error("--update-card records test metrics: it does not go with --split validation")
+        parser.error(f"--update-card records test metrics: it does not go with --split {args.split}")
     return args
 
 
@@ -289,10 +301,8 @@ def main(argv: list[str] | None = None) -> int:
     model_dirs = args.models or sorted(
         (p for p in MODELS_ROOT.iterdir() if p.name.isdigit()), key=lambda p: int(p.name)
     )
-    # Named x_test below either way: the digits every method is measured on.
-    x_test = (
-        mnist.x_test if args.split == "test" else split_validation(mnist.x_train, VALIDATION_FRACTION, TRAINING_SEED)[1]
-    )
+    # Named x_test below whatever the split: the digits every method is measured on.
+    x_test = _split(mnist, args.split)
     x_test = x_test[: args.limit] if args.limit else x_test
     baselines = [] if args.no_baselines else classic_methods()
     skipped = {name.lower() for name in args.skip}

@@ -51,6 +51,7 @@ RECIPES: dict[str, Recipe] = {
     "unet-xl": _IMPROVED,
     "unet-attn": _IMPROVED,
     "unet-deep14": _IMPROVED,
+    "unet-huge": _IMPROVED,
 }
 
 

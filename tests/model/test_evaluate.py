@@ -70,6 +70,15 @@ def test_models_are_compared_on_the_validation_split_without_the_test_set(tmp_pa
     assert [row["images"] for row in result["rows"]] == [30]  # 10 % of the 300 training digits
 
 
+def test_the_training_split_is_the_part_model_train_fitted_on(tmp_path: Path) -> None:
+    js = tmp_path / "training.json"
+    argv = ["--data", str(SAMPLE), "--split", "training", "--no-baselines", "--printed", "5", "--json", str(js)]
+    assert main([*argv, str(COMMITTED[-1])]) == 0
+    result = json.loads(js.read_text())
+    assert result["context"]["split"] == "training"
+    assert [row["images"] for row in result["rows"]] == [270]  # the 300 training digits less the validation 10 %
+
+
 def test_validation_metrics_never_go_into_a_model_card(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["--data", str(SAMPLE), "--split", "validation", "--update-card"])
