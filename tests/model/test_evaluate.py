@@ -61,26 +61,22 @@ def test_committed_card_metrics_are_reproduced(path: Path) -> None:
     assert measured["mse"] == pytest.approx(recorded["mse"], rel=0.01)
 
 
-def test_models_are_compared_on_the_validation_split_without_the_test_set(tmp_path: Path) -> None:
-    js = tmp_path / "validation.json"
-    argv = ["--data", str(SAMPLE), "--split", "validation", "--no-baselines", "--printed", "5", "--json", str(js)]
+# The 300 sample training digits: model.train holds 10 % out for validation and fits on the rest.
+@pytest.mark.parametrize(("split", "images"), [("validation", 30), ("training", 270)])
+def test_models_are_compared_on_the_training_digits_without_the_test_set(
+    tmp_path: Path, split: str, images: int
+) -> None:
+    js = tmp_path / f"{split}.json"
+    argv = ["--data", str(SAMPLE), "--split", split, "--no-baselines", "--printed", "5", "--json", str(js)]
     assert main([*argv, str(COMMITTED[-1])]) == 0
     result = json.loads(js.read_text())
-    assert result["context"]["split"] == "validation"
-    assert [row["images"] for row in result["rows"]] == [30]  # 10 % of the 300 training digits
+    assert result["context"]["split"] == split
+    assert [row["images"] for row in result["rows"]] == [images]
 
 
-def test_the_training_split_is_the_part_model_train_fitted_on(tmp_path: Path) -> None:
-    js = tmp_path / "training.json"
-    argv = ["--data", str(SAMPLE), "--split", "training", "--no-baselines", "--printed", "5", "--json", str(js)]
-    assert main([*argv, str(COMMITTED[-1])]) == 0
-    result = json.loads(js.read_text())
-    assert result["context"]["split"] == "training"
-    assert [row["images"] for row in result["rows"]] == [270]  # the 300 training digits less the validation 10 %
-
-
-def test_validation_metrics_never_go_into_a_model_card(capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("split", ["validation", "training"])
+def test_only_test_metrics_go_into_a_model_card(capsys: pytest.CaptureFixture[str], split: str) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        main(["--data", str(SAMPLE), "--split", "validation", "--update-card"])
+        main(["--data", str(SAMPLE), "--split", split, "--update-card"])
     assert exit_info.value.code == 2
-    assert "--update-card records test metrics" in capsys.readouterr().err
+    assert f"--update-card records test metrics: it does not go with --split {split}" in capsys.readouterr().err
