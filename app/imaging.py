@@ -13,9 +13,10 @@ from enum import StrEnum
 
 import numpy as np
 import numpy.typing as npt
-from PIL import Image
+from PIL import Image, ImageOps
 
-SIDE = 28  # the model's input is SIDE x SIDE
+from app.framing import SIDE, WORKING_SIDE, Framing, NoDigitFound, frame_digit, render_on_page
+
 CHEAP_PIXELS = 128 * 128  # small enough to decode faster than a hand-off to a thread
 
 # Our own pixel limit (checked in open_image, before decoding) decides; Pillow's default limit
@@ -43,6 +44,14 @@ class Invert(StrEnum):
     FALSE = "false"
 
 
+class Fit(StrEnum):
+    """How an upload becomes the model's 28x28 input."""
+
+    STRETCH = "stretch"  # the whole image resized to 28x28
+    DIGIT = "digit"  # the digit found on the page, framed as MNIST frames its digits
+    AUTO = "auto"  # DIGIT for a digit small on its page, STRETCH for an MNIST-like crop
+
+
 class ImageError(Exception):
     """An upload the service cannot use; ``code`` is machine-readable, the message is for people."""
 
@@ -57,8 +66,9 @@ class ImageError(Exception):
 class Prepared:
     pixels: Pixels  # SIDE x SIDE in [0, 1], light digit on dark background like MNIST
     inverted: bool  # the upload was dark on light and was inverted to get ``pixels``
-    size: tuple[int, int]  # the upload's (width, height)
+    size: tuple[int, int]  # the upload's (width, height), upright (EXIF orientation applied)
     format: str
+    framing: Framing | None = None  # where the digit was found, with ``Fit.DIGIT``
 
 
 def sniff_format(data: bytes) -> str | None:
@@ -106,17 +116,36 @@ def is_cheap(image: Image.Image) -> bool:
     return width * height <= CHEAP_PIXELS
 
 
-def prepare(image: Image.Image, invert: Invert) -> Prepared:
+def prepare(image: Image.Image, invert: Invert, fit: Fit = Fit.STRETCH) -> Prepared:
     """Decode an opened upload into the model's 28x28 input."""
-    fmt, size = image.format or "image", image.size
-    if fmt == "JPEG":
-        # Decode large JPEGs at 1/2, 1/4 or 1/8 scale: far less work, and we only need 28x28.
-        image.draft("L" if image.mode == "L" else "RGB", (SIDE * 2, SIDE * 2))
+    fmt = image.format or "image"
+    # Only as many pixels as the fit needs: 28x28 for a stretch; enough to find and crop a digit.
+    keep = SIDE * 4 if fit is Fit.STRETCH else WORKING_SIDE
     try:
+        size = _upright_size(image)  # before a JPEG draft shrinks it
+        if fmt == "JPEG":
+            # Decode large JPEGs at 1/2, 1/4 or 1/8 scale: far less work for the same answer.
+            image.draft("L" if image.mode == "L" else "RGB", (keep // 2, keep // 2))
         image.load()
+        ImageOps.exif_transpose(image, in_place=True)  # phone photos stand upright by their tag
     except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as exc:
         raise ImageError(422, "corrupt_image", f"the {fmt} image cannot be decoded: {exc}") from exc
-    pixels = _to_gray(_shrink(image))
+    pixels = _to_gray(_shrink(image, keep))
+    if fit is not Fit.STRETCH:
+        inverted = _decide_inversion(pixels, invert)
+        try:
+            frame, framing = frame_digit(1.0 - pixels if inverted else pixels, size)
+        except NoDigitFound as exc:
+            if fit is Fit.DIGIT:
+                raise ImageError(422, "no_digit_found", f"no digit was found on the {fmt} image: {exc}") from exc
+        else:
+            if fit is Fit.DIGIT or framing.small_on_page:
+                return Prepared(frame, inverted, size, fmt, framing)
+    return _stretched(pixels, invert, size, fmt)
+
+
+def _stretched(pixels: Pixels, invert: Invert, size: tuple[int, int], fmt: str) -> Prepared:
+    """The whole image resized to the model's input (area-averaged)."""
     resized = np.asarray(Image.fromarray(pixels, mode="F").resize((SIDE, SIDE), Image.Resampling.BOX), dtype=np.float32)
     inverted = _decide_inversion(resized, invert)
     if inverted:
@@ -124,12 +153,19 @@ def prepare(image: Image.Image, invert: Invert) -> Prepared:
     return Prepared(np.clip(resized, 0.0, 1.0), inverted, size, fmt)
 
 
-def decode(data: bytes, invert: Invert, max_pixels: int) -> Prepared:
+def decode(data: bytes, invert: Invert, max_pixels: int, fit: Fit = Fit.STRETCH) -> Prepared:
     """``open_image`` then ``prepare``: bytes to the model's input in one call."""
-    return prepare(open_image(data, max_pixels), invert)
+    return prepare(open_image(data, max_pixels), invert, fit)
 
 
-def _shrink(image: Image.Image) -> Image.Image:
+def _upright_size(image: Image.Image) -> tuple[int, int]:
+    """The upload's size once its EXIF orientation is applied (5 to 8 turn it a quarter)."""
+    width, height = image.size
+    orientation = image.getexif().get(0x0112)  # read from the header: nothing is decoded
+    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+
+
+def _shrink(image: Image.Image, keep: int) -> Image.Image:
     """Normalise the mode and cut big images down early, so later float copies stay small."""
     if image.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
         image = image.convert("I")
@@ -141,7 +177,7 @@ def _shrink(image: Image.Image) -> Image.Image:
         image = image.convert("L")
     elif image.mode not in ("L", "LA", "RGB", "RGBA", "I", "F"):
         image = image.convert("RGB")  # 1, CMYK, YCbCr, LAB, HSV, RGBX, RGBa...
-    factor = min(image.size) // (SIDE * 4)
+    factor = min(image.size) // keep
     if factor >= 2 and image.mode in ("L", "LA", "RGB", "RGBA"):
         image = image.reduce(factor)
     return image
@@ -190,8 +226,15 @@ def _decide_inversion(pixels: Pixels, invert: Invert) -> bool:
     return invert is Invert.TRUE
 
 
-def encode_png(pixels: Pixels, inverted: bool, size: tuple[int, int] | None = None) -> bytes:
-    """The model's output as an 8-bit grayscale PNG, in the upload's polarity and optionally size."""
+def encode_png(
+    pixels: Pixels, inverted: bool, size: tuple[int, int] | None = None, framing: Framing | None = None
+) -> bytes:
+    """The model's output as an 8-bit grayscale PNG, in the upload's polarity and optionally size.
+
+    With a ``framing`` and a ``size``, the digit is drawn back where it was found on a clean page.
+    """
+    if framing is not None and size is not None:
+        pixels = render_on_page(pixels, framing, size)
     values = 1.0 - pixels if inverted else pixels
     image = Image.fromarray(np.rint(np.clip(values, 0.0, 1.0) * 255.0).astype(np.uint8), mode="L")
     if size is not None and size != image.size:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from app.imaging import SIDE
+from app.framing import SIDE
 
 log = logging.getLogger(__name__)
 

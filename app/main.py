@@ -78,7 +78,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST"],
             allow_headers=["*"],
-            expose_headers=["X-Reconstruction-Error", "X-Anomaly", "X-Model-Version", "X-Inverted", "X-Request-ID"],
+            expose_headers=[
+                "X-Reconstruction-Error",
+                "X-Anomaly",
+                "X-Model-Version",
+                "X-Inverted",
+                "X-Digit-Box",
+                "X-Request-ID",
+            ],
         )
     app.add_middleware(DeclaredLengthLimit, max_bytes=settings.max_upload_bytes)
     app.add_middleware(RequestMiddleware, metrics=service.metrics, model_version=lambda: service.model_version)

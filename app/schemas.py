@@ -29,11 +29,23 @@ class Timings(BaseModel):
     encode_ms: float
 
 
+class DigitBox(BaseModel):
+    """Where ``fit=digit`` found the digit, in upload pixels (EXIF orientation applied)."""
+
+    x: int = Field(examples=[112])
+    y: int = Field(examples=[64])
+    width: int = Field(examples=[58])
+    height: int = Field(examples=[90])
+
+
 class DenoiseResult(BaseModel):
     """The JSON answer of POST /denoise (with ``Accept: application/json``)."""
 
     image_png_base64: str = Field(description="The denoised image, PNG, base64-encoded")
-    reconstruction_error: float = Field(description="MSE between the model's input and output", examples=[0.0412])
+    reconstruction_error: float = Field(
+        description="MSE between the model's own 28x28 input and output (with `fit=digit`: the framed digit)",
+        examples=[0.0412],
+    )
     anomaly: bool = Field(description="The error is above the model card's threshold: probably not a digit")
     anomaly_threshold: float | None = Field(examples=[0.0871])
     model_version: int = Field(examples=[2])
@@ -41,6 +53,7 @@ class DenoiseResult(BaseModel):
     input: ImageInfo
     output: ImageInfo
     timings: Timings
+    digit_box: DigitBox | None = Field(None, description="With `fit=digit`: the box found, in upload pixels")
 
 
 class BatchItem(BaseModel):

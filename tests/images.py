@@ -55,3 +55,29 @@ def png_header(width: int, height: int) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b"")
+
+
+def page_with_digit(
+    digit: npt.NDArray[np.uint8],
+    size: tuple[int, int] = (320, 240),
+    at: tuple[int, int] = (150, 60),
+    height: int = 90,
+    sigma: float = 0.3,
+    seed: int = 0,
+) -> tuple[npt.NDArray[np.uint8], tuple[int, int, int, int]]:
+    """``digit`` drawn ``height`` px tall as dark ink on a white page, noise added.
+
+    Returns the page (uint8, dark on light) and the digit's true ink box (x, y, width, height),
+    where the ink is at least 30% dark, the edge the service's boxes reach.
+    """
+    side = round(height * 28 / 20)  # MNIST digits are 20 px tall in their 28 px frame
+    drawn = Image.fromarray(digit).resize((side, side), Image.Resampling.BICUBIC)
+    ink = np.asarray(drawn, dtype=np.float64) / 255
+    page = np.ones((size[1], size[0]))
+    x, y = at
+    page[y : y + side, x : x + side] = 1 - ink
+    rows, cols = np.nonzero(ink >= 0.3)
+    box = (x + int(cols.min()), y + int(rows.min()), int(np.ptp(cols)) + 1, int(np.ptp(rows)) + 1)
+    rng = np.random.default_rng(seed)
+    noisy_page = np.clip(page + sigma * rng.standard_normal(page.shape), 0, 1)
+    return np.rint(noisy_page * 255).astype(np.uint8), box

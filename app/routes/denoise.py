@@ -13,9 +13,20 @@ from fastapi.concurrency import run_in_threadpool
 
 from app.deps import ReadyServiceDep, require_api_key
 from app.errors import ProblemError, problem_body
-from app.imaging import ImageError, Invert, Prepared, capped_size, decode, encode_png, is_cheap, open_image, prepare
+from app.imaging import (
+    Fit,
+    ImageError,
+    Invert,
+    Prepared,
+    capped_size,
+    decode,
+    encode_png,
+    is_cheap,
+    open_image,
+    prepare,
+)
 from app.inference import Batch
-from app.schemas import BatchItem, BatchResult, DenoiseResult, ImageInfo, Problem, Timings
+from app.schemas import BatchItem, BatchResult, DenoiseResult, DigitBox, ImageInfo, Problem, Timings
 from app.service import Service
 
 router = APIRouter(prefix="/denoise", tags=["denoise"], dependencies=[Depends(require_api_key)])
@@ -33,6 +44,14 @@ InvertQuery = Annotated[
     Invert,
     Query(description="Invert dark-on-light uploads for the model: `auto` decides from the image itself"),
 ]
+FitQuery = Annotated[
+    Fit,
+    Query(
+        description="`stretch`: the whole image resized to 28x28. `digit`: the digit is found on the page "
+        "(a photo or scan), framed as MNIST frames its digits, and with `size=original` drawn back where it "
+        "stood on a clean page; the box found is in `X-Digit-Box`. 422 `no_digit_found` when no ink stands out."
+    ),
+]
 SizeQuery = Annotated[
     OutputSize, Query(description="`28`: the 28x28 result; `original`: scaled back to the upload's size (capped)")
 ]
@@ -47,6 +66,7 @@ JSON_EXAMPLE = {
     "input": {"format": "JPEG", "width": 640, "height": 480},
     "output": {"format": "PNG", "width": 28, "height": 28},
     "timings": {"decode_ms": 1.9, "inference_ms": 1.2, "encode_ms": 0.05},
+    "digit_box": {"x": 281, "y": 143, "width": 61, "height": 92},
 }
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -56,7 +76,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         401: "API key missing or wrong (only when API_KEY is set)",
         413: "Request body over MAX_UPLOAD_BYTES",
         415: "Not an image in a supported format",
-        422: "Missing field, empty or corrupt image, or too many pixels",
+        422: "Missing field, empty or corrupt image, too many pixels, or no digit found (`fit=digit`)",
         503: "Not ready, overloaded or timed out; see Retry-After",
     }.items()
 }
@@ -99,16 +119,21 @@ class _Outcome:
         self.out_size = (
             capped_size(prepared.size, service.settings.max_output_side) if size is OutputSize.ORIGINAL else (28, 28)
         )
-        self.png = encode_png(denoised, prepared.inverted, self.out_size)
+        # With fit=digit and size=original, the digit is drawn back where it was found.
+        framing = prepared.framing if size is OutputSize.ORIGINAL else None
+        self.png = encode_png(denoised, prepared.inverted, self.out_size, framing)
         self.timings = timings | {"encode_ms": (time.perf_counter() - started) * 1000}
 
     def headers(self) -> dict[str, str]:
-        return {
+        headers = {
             "X-Reconstruction-Error": f"{self.error:.6g}",
             "X-Anomaly": str(self.anomaly).lower(),
             "X-Model-Version": str(self.version),
             "X-Inverted": str(self.prepared.inverted).lower(),
         }
+        if self.prepared.framing is not None:
+            headers["X-Digit-Box"] = self.prepared.framing.box.header()
+        return headers
 
     def result(self) -> DenoiseResult:
         return DenoiseResult(
@@ -121,14 +146,20 @@ class _Outcome:
             input=ImageInfo(format=self.prepared.format, width=self.prepared.size[0], height=self.prepared.size[1]),
             output=ImageInfo(format="PNG", width=self.out_size[0], height=self.out_size[1]),
             timings=Timings(**{k: round(v, 3) for k, v in self.timings.items()}),
+            digit_box=DigitBox.model_validate(self.prepared.framing.box, from_attributes=True)
+            if self.prepared.framing is not None
+            else None,
         )
 
 
-async def _decode(service: Service, data: bytes, invert: Invert) -> tuple[Prepared, float]:
+async def _decode(service: Service, data: bytes, invert: Invert, fit: Fit) -> tuple[Prepared, float]:
     started = time.perf_counter()
     image = open_image(data, service.settings.max_image_pixels)  # the header only: cheap
     # Small images decode faster than a thread hand-off takes; large ones must not block the loop.
-    prepared = prepare(image, invert) if is_cheap(image) else await run_in_threadpool(prepare, image, invert)
+    if is_cheap(image):
+        prepared = prepare(image, invert, fit)
+    else:
+        prepared = await run_in_threadpool(prepare, image, invert, fit)
     return prepared, (time.perf_counter() - started) * 1000
 
 
@@ -153,6 +184,11 @@ async def _decode(service: Service, data: bytes, invert: Invert) -> tuple[Prepar
                     "description": "`true` when the upload was inverted for the model",
                     "schema": {"type": "boolean"},
                 },
+                "X-Digit-Box": {
+                    "description": "With `fit=digit`: the digit's box found on the upload, `x,y,width,height` in "
+                    "upload pixels (EXIF orientation applied)",
+                    "schema": {"type": "string", "example": "112,64,58,90"},
+                },
             },
             "content": {
                 PNG: {"schema": {"type": "string", "format": "binary"}},
@@ -168,6 +204,7 @@ async def denoise(
     file: Annotated[UploadFile, File(description="An image: PNG, JPEG, GIF, BMP, TIFF or WebP, any mode")],
     invert: InvertQuery = Invert.AUTO,
     size: SizeQuery = OutputSize.SMALL,
+    fit: FitQuery = Fit.STRETCH,
     accept: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Response:
     """Decode the upload (format from its bytes), make it grayscale 28x28, run the autoencoder.
@@ -175,7 +212,7 @@ async def denoise(
     Answers the denoised PNG, in the upload's polarity, with the reconstruction error in the
     `X-Reconstruction-Error` header; or, with `Accept: application/json`, all of it as JSON.
     """
-    prepared, decode_ms = await _decode(service, await file.read(), invert)
+    prepared, decode_ms = await _decode(service, await file.read(), invert, fit)
     started = time.perf_counter()
     output = await service.denoise([prepared])
     timings = {"decode_ms": decode_ms, "inference_ms": (time.perf_counter() - started) * 1000}
@@ -199,6 +236,7 @@ async def denoise_batch(
     files: Annotated[list[UploadFile], File(description="Images, each as a `files` part")],
     invert: InvertQuery = Invert.AUTO,
     size: SizeQuery = OutputSize.SMALL,
+    fit: FitQuery = Fit.STRETCH,
 ) -> BatchResult:
     """Each file gets its own result or its own error, in request order; one bad file fails alone."""
     limit = service.settings.max_batch_files
@@ -206,7 +244,7 @@ async def denoise_batch(
         raise ProblemError(422, "too_many_files", f"{len(files)} files sent, the limit is {limit} per request")
     payloads = [await upload.read() for upload in files]
     started = time.perf_counter()
-    decoded = await run_in_threadpool(_prepare_each, payloads, invert, service.settings.max_image_pixels)
+    decoded = await run_in_threadpool(_prepare_each, payloads, invert, fit, service.settings.max_image_pixels)
     decode_ms = (time.perf_counter() - started) * 1000 / len(files)
     good = [item for item in decoded if isinstance(item, Prepared)]
     started = time.perf_counter()
@@ -217,11 +255,11 @@ async def denoise_batch(
     return BatchResult(model_version=service.model_version, results=results)
 
 
-def _prepare_each(payloads: list[bytes], invert: Invert, max_pixels: int) -> list[Prepared | ImageError]:
+def _prepare_each(payloads: list[bytes], invert: Invert, fit: Fit, max_pixels: int) -> list[Prepared | ImageError]:
     decoded: list[Prepared | ImageError] = []
     for data in payloads:
         try:
-            decoded.append(decode(data, invert, max_pixels))
+            decoded.append(decode(data, invert, max_pixels, fit))
         except ImageError as exc:
             decoded.append(exc)
     return decoded

@@ -173,6 +173,6 @@ def test_openapi_documents_every_route_and_both_media_types(client: TestClient) 
         denoise["responses"]["200"]["headers"]
     )
     assert {"400", "401", "413", "415", "422", "503"} <= set(denoise["responses"])
-    assert [p["name"] for p in denoise["parameters"]] == ["invert", "size"]
+    assert [p["name"] for p in denoise["parameters"]] == ["invert", "size", "fit"]
     body = denoise["requestBody"]["content"]["multipart/form-data"]["schema"]
     assert body["$ref"].startswith("#/components/schemas/")

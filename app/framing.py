@@ -1,0 +1,312 @@
+"""Finding a digit on a page and framing it as MNIST was framed; mapping the result back.
+
+MNIST's recipe (LeCun et al.): the digit's bounding box scaled so that its longer side is 20 px,
+aspect ratio kept, placed in 28x28 with its centre of mass at the centre. A model trained on it
+expects exactly that, so a photo of a digit on paper is framed the same way before the model runs
+(``frame_digit``), and the model's answer is drawn back where the digit stood (``render_on_page``).
+
+Everything here works in *ink space*: floats in [0, 1] with the ink light and the paper dark, the
+polarity the model uses. Plain NumPy, SciPy and Pillow; no TensorFlow.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+from scipy import ndimage
+
+Pixels = npt.NDArray[np.float32]
+
+SIDE = 28  # the model's frame
+DIGIT_SIDE = 20  # the longer side of the digit's box in that frame, as in MNIST
+WORKING_SIDE = 256  # uploads are reduced to a working copy whose shorter side is at least this
+DETECT_SIDE = 160  # the digit is looked for on a copy whose longer side is at most this
+# Ink must stand this many times the paper's own spread (its noise, after smoothing) above it, and
+# at least MIN_CONTRAST in [0, 1] units: a blank page, even a noisy one, has nothing that far out.
+INK_SPREADS = 3.0
+MIN_CONTRAST = 0.08
+MIN_BLOB = 25  # pixels of the copy looked at: noise that passes the threshold comes in specks
+SNAP = 1.5  # a digit whose scale to MNIST's is within this factor of 1 is not resampled
+CENTRED = 3  # pixels: a 28x28 upload whose digit is this near its frame's place is not moved
+AUTO_SHARE = 0.5  # fit=auto frames a digit whose box spans less than this share of the page
+CROP_SIDE = 2 * 28  # and whose page is larger than this: no photo of a page is smaller
+CLEAN_LEVELS = 0.1  # paper and ink this near white and black are taken as white and black
+EDGE = 0.3  # the box reaches where the ink fades to this fraction of its level, as MNIST's reach its faint edges
+SMOOTHING_GAIN = 1 / (2 * math.sqrt(math.pi))  # the noise std a unit Gaussian blur leaves
+# Strokes apart from the largest one (the bar of a 5, the dot of a broken 4) are kept when they
+# lie within this fraction of the digit's size from it and hold this fraction of its ink.
+NEAR = 0.35
+MIN_PART = 0.04
+
+
+class NoDigitFound(Exception):
+    """Nothing on the image stands out from the paper as ink."""
+
+
+@dataclass(frozen=True)
+class Box:
+    """A rectangle in upload pixels: left, top, width, height."""
+
+    x: int
+    y: int
+    width: int
+    height: int
+
+    def header(self) -> str:
+        return f"{self.x},{self.y},{self.width},{self.height}"
+
+
+@dataclass(frozen=True)
+class Framing:
+    """Where the digit was found and how the model's frame maps onto the page.
+
+    A page point (x, y), in upload pixels, lands in the model's frame at
+    ((x - left) * scale, (y - top) * scale). ``paper`` and ``ink`` are the page's levels in ink
+    space: the model saw (value - paper) / (ink - paper).
+    """
+
+    box: Box
+    page_size: tuple[int, int]
+    left: float
+    top: float
+    scale: float
+    paper: float
+    ink: float
+
+    @property
+    def small_on_page(self) -> bool:
+        """The digit is small beside its page (a photo or scan), not an MNIST-like crop.
+
+        MNIST's digits are 20 px tall in 28: their box spans 0.71 of the frame. ``fit=auto``
+        frames a digit whose box spans under half of the page's shorter side, on an upload larger
+        than a crop can be (noise can cut an MNIST digit's box below half of its 28 px).
+        """
+        if min(self.page_size) <= CROP_SIDE:
+            return False
+        return max(self.box.width, self.box.height) < AUTO_SHARE * min(self.page_size)
+
+
+@dataclass(frozen=True)
+class _Found:
+    """A digit found on the working copy of a page."""
+
+    bounds: tuple[float, float, float, float]  # the tight box, working pixels (x0, y0, x1, y1)
+    centre: tuple[float, float]  # the ink's centre of mass, working pixels
+    shading: Pixels | float  # uneven light: the paper's departure from its level (0: even)
+    paper: float  # the page's paper level outside the box (a median: noise does not bias it)
+    ink: float  # the ink's level in the digit's strokes (likewise)
+
+
+def frame_digit(ink: Pixels, page_size: tuple[int, int]) -> tuple[Pixels, Framing]:
+    """Find the digit on ``ink`` (a working copy of the page) and frame it as MNIST: 28x28 input.
+
+    ``page_size`` is the upload's (width, height); ``ink`` may be a reduced copy of it.
+    Raises ``NoDigitFound`` when nothing stands out as ink.
+    """
+    upscale = page_size[0] / ink.shape[1]  # upload pixels per working pixel
+    found = _find(ink)
+    x0, y0, x1, y1 = found.bounds
+    scale = DIGIT_SIDE / max(x1 - x0, y1 - y0)  # model pixels per working pixel
+    # Already about MNIST's size: not resampled, only moved by whole pixels. Resampling blends
+    # neighbouring pixels' noise into correlated noise, which the model never saw in training.
+    snapped = 1 / SNAP <= scale <= SNAP
+    scale = 1.0 if snapped else scale
+    # The ink's centre of mass at the frame's centre; clamped so the box stays inside the frame.
+    cx, cy = found.centre
+    span = SIDE / scale
+    left = min(max(cx - span / 2, x1 - span), x0)
+    top = min(max(cy - span / 2, y1 - span), y0)
+    if snapped:
+        left, top = float(round(left)), float(round(top))
+        if ink.shape == (SIDE, SIDE) and max(abs(left), abs(top)) <= CENTRED:
+            # An MNIST-shaped upload, centred within what noise lets the centre of mass tell:
+            # left as it is (moving it by the noisy centre of mass cost 0.3 dB on noisy MNIST digits).
+            left = top = 0.0
+    # Paper to 0 and ink to 1, from medians: the identity for a page already at those levels, so
+    # the model sees the noise it was trained on, not a stretched or shifted copy of it.
+    # Clipped after resampling, so that the paper's noise averages out as it does in training.
+    normalised = (ink - found.shading - found.paper) / max(found.ink - found.paper, MIN_CONTRAST)
+    frame = np.clip(_resample(normalised, (left, top, left + SIDE / scale, top + SIDE / scale)), 0.0, 1.0)
+    box = Box(
+        x=math.floor(x0 * upscale),
+        y=math.floor(y0 * upscale),
+        width=max(1, math.ceil(x1 * upscale) - math.floor(x0 * upscale)),
+        height=max(1, math.ceil(y1 * upscale) - math.floor(y0 * upscale)),
+    )
+    framing = Framing(
+        box=box,
+        page_size=page_size,
+        left=left * upscale,
+        top=top * upscale,
+        scale=scale / upscale,
+        paper=found.paper,
+        ink=found.ink,
+    )
+    return frame, framing
+
+
+def render_on_page(output: Pixels, framing: Framing, size: tuple[int, int]) -> Pixels:
+    """The model's 28x28 ``output`` drawn back onto a clean page of ``size`` (width, height).
+
+    The inverse of ``frame_digit``'s transform, at ``size`` (the upload's, or a capped copy of it);
+    outside the frame the page is plain paper. The result is in ink space, at the page's levels.
+    """
+    width, height = size
+    page_width, page_height = framing.page_size
+    # Output pixel centre (X + 0.5) -> upload (X + 0.5) * page_width / width -> the model frame.
+    sx = page_width / width * framing.scale
+    sy = page_height / height * framing.scale
+    data = (sx, 0.0, -framing.left * framing.scale, 0.0, sy, -framing.top * framing.scale)
+    drawn = Image.fromarray(output, mode="F").transform(
+        size, Image.Transform.AFFINE, data, resample=Image.Resampling.BILINEAR, fillcolor=0.0
+    )
+    values = np.asarray(drawn, dtype=np.float32)
+    page: Pixels = np.clip(framing.paper + values * (framing.ink - framing.paper), 0.0, 1.0)
+    return page
+
+
+def _find(ink: Pixels) -> _Found:
+    """The digit's tight box: smooth, threshold, keep the largest blob and the strokes near it."""
+    height, width = ink.shape
+    # Look on a small copy (area-averaged, which already removes most of the noise), then refine
+    # the box on the working copy. Both costs stay small whatever the upload's size.
+    reduce = max(1.0, max(width, height) / DETECT_SIDE)
+    small = _resize(ink, (max(1, round(width / reduce)), max(1, round(height / reduce))))
+    small_background = _paper_under(small)
+    smooth = ndimage.gaussian_filter(small - small_background, sigma=1.0, mode="nearest")
+    # Ink is what stands far out of the paper's own noise. A threshold between two classes (Otsu)
+    # would split the noise instead when the digit is a small part of the page. The noise is
+    # measured on neighbour differences, which the ink (smooth at that scale) hardly touches, and
+    # scaled by what the Gaussian smoothing leaves of it. The mean absolute difference, not the
+    # median: noise clipped at white or black leaves many equal neighbours, hidden from a median.
+    level = float(np.median(smooth[::2, ::2]))  # a sample is enough for a median
+    mean_difference = (np.abs(np.diff(small, axis=0)).mean() + np.abs(np.diff(small, axis=1)).mean()) / 2
+    spread = float(mean_difference) * math.sqrt(math.pi) / 2 * SMOOTHING_GAIN
+    threshold = level + max(INK_SPREADS * spread, MIN_CONTRAST)
+    coarse, largest = _digit_bounds(smooth > threshold)
+    if largest < MIN_BLOB:
+        raise NoDigitFound(
+            f"nothing stands out from the paper: the strongest mark is {float(smooth.max()) - level:.3f} above "
+            f"it, a digit's ink must be at least {MIN_BLOB} pixels of the {small.shape[1]}x{small.shape[0]} "
+            f"copy looked at, and {threshold - level:.3f} ({INK_SPREADS:g} times the paper's noise "
+            f"after smoothing, {spread:.3f}, and at least {MIN_CONTRAST})"
+        )
+    # Uneven light (a shadow, a gradient): taken out when it spans more than a faint stroke would.
+    low, base, high = np.percentile(small_background[::4, ::4], [5, 50, 95])
+    shading: Pixels | float = 0.0
+    if high - low > MIN_CONTRAST:
+        shading = small_background - float(base)
+        shading = shading if reduce == 1.0 else _resize(shading, (width, height))
+    # Refine on the working copy, inside the coarse box grown by two small pixels.
+    margin = 2 * reduce
+    cx0, cy0 = max(0, math.floor(coarse[0] * reduce - margin)), max(0, math.floor(coarse[1] * reduce - margin))
+    cx1, cy1 = min(width, math.ceil(coarse[2] * reduce + margin)), min(height, math.ceil(coarse[3] * reduce + margin))
+    region = ink[cy0:cy1, cx0:cx1] - _crop(shading, cy0, cy1, cx0, cx1) - float(base)
+    region_smooth = ndimage.gaussian_filter(region, sigma=max(0.7, reduce / 2), mode="nearest")
+    # The ink as the working copy sees it (strokes less averaged with paper than on the small
+    # copy); the box reaches its faint edges, as MNIST's boxes do.
+    gain = max(float(np.percentile(region_smooth, 98)), threshold - level)
+    inked = region_smooth > gain * EDGE
+    fine, _ = _digit_bounds(inked)
+    bounds = (cx0 + fine[0], cy0 + fine[1], cx0 + fine[2], cy0 + fine[3])
+    # The centre of mass of the smoothed ink above the edge: noise, spread evenly over the box,
+    # would pull a centre of the raw pixels towards the box's middle.
+    cy, cx = ndimage.center_of_mass(np.where(inked, region_smooth, 0.0))
+    centre = (cx0 + float(cx) + 0.5, cy0 + float(cy) + 0.5)
+    # The levels to draw the answer with: medians of the pixels themselves, which noise clipped
+    # at black or white does not bias (means, and so everything smoothed, it does).
+    ink_level = float(np.median(ink[cy0:cy1, cx0:cx1][region_smooth > gain * 0.75]))
+    paper = _paper_level(ink, bounds, fallback=level)
+    if paper < CLEAN_LEVELS and ink_level > 1 - CLEAN_LEVELS:
+        # White paper and black ink as far as noise lets a median tell (noise clipped at white
+        # puts half the paper pixels at exactly white, and any ink sample tips the median off it).
+        paper, ink_level = 0.0, 1.0
+    return _Found(bounds=bounds, centre=centre, shading=shading, paper=paper, ink=ink_level)
+
+
+def _paper_level(ink: Pixels, bounds: tuple[float, float, float, float], fallback: float) -> float:
+    """The median of the page outside the digit's box, from a sample of its pixels."""
+    step = max(1, round(math.sqrt(ink.size / 5_000)))
+    rows = np.arange(0, ink.shape[0], step)[:, np.newaxis]
+    cols = np.arange(0, ink.shape[1], step)[np.newaxis, :]
+    x0, y0, x1, y1 = bounds
+    outside = (cols < x0) | (cols >= x1) | (rows < y0) | (rows >= y1)
+    sample = ink[::step, ::step][outside]
+    return float(np.median(sample)) if sample.size else fallback
+
+
+def _crop(values: Pixels | float, y0: int, y1: int, x0: int, x1: int) -> Pixels | float:
+    return values if isinstance(values, float) else values[y0:y1, x0:x1]
+
+
+def _resize(values: Pixels, size: tuple[int, int]) -> Pixels:
+    """Area-averaged when reducing, bilinear when enlarging (Pillow, float pixels)."""
+    reducing = size[0] < values.shape[1]
+    resample = Image.Resampling.BOX if reducing else Image.Resampling.BILINEAR
+    return np.asarray(Image.fromarray(values, mode="F").resize(size, resample), dtype=np.float32)
+
+
+def _paper_under(small: Pixels) -> Pixels:
+    """The paper's level under every pixel, uneven light included: the page without its ink.
+
+    A grey opening wider than a stroke removes the (light, in ink space) strokes; a box filter
+    smooths what is left. Done on a copy a quarter the size (the light varies slowly) and
+    enlarged back: a sixteenth of the work.
+    """
+    height, width = small.shape
+    tiny_size = (max(1, width // 4), max(1, height // 4))
+    tiny = _resize(small, tiny_size) if min(tiny_size) >= 8 else small
+    side = max(5, round(max(tiny.shape) / 16) | 1)
+    opened = ndimage.grey_opening(tiny, size=(side, side), mode="nearest")
+    smoothed = np.asarray(ndimage.uniform_filter(opened, size=side, mode="nearest"), dtype=np.float32)
+    return smoothed if smoothed.shape == small.shape else _resize(smoothed, (width, height))
+
+
+def _digit_bounds(mask: npt.NDArray[np.bool_]) -> tuple[tuple[float, float, float, float], int]:
+    """Bounds (x0, y0, x1, y1) of the largest blob in ``mask`` and of the blobs near it; its size."""
+    labels, count = ndimage.label(mask)
+    if count == 0:
+        return (0.0, 0.0, float(mask.shape[1]), float(mask.shape[0])), 0
+    sizes = np.bincount(labels.ravel())[1:]
+    slices = ndimage.find_objects(labels)
+    largest = int(np.argmax(sizes))
+    y, x = slices[largest]
+    x0, y0, x1, y1 = x.start, y.start, x.stop, y.stop
+    reach = NEAR * max(x1 - x0, y1 - y0)
+    for index, (ys, xs) in enumerate(slices):
+        if index == largest or sizes[index] < MIN_PART * sizes[largest]:
+            continue
+        gap_x = max(0, xs.start - x1, x0 - xs.stop)
+        gap_y = max(0, ys.start - y1, y0 - ys.stop)
+        if max(gap_x, gap_y) <= reach:
+            x0, y0, x1, y1 = min(x0, xs.start), min(y0, ys.start), max(x1, xs.stop), max(y1, ys.stop)
+    return (float(x0), float(y0), float(x1), float(y1)), int(sizes[largest])
+
+
+def _resample(values: Pixels, region: tuple[float, float, float, float]) -> Pixels:
+    """``region`` (x0, y0, x1, y1, may reach past the edges: paper there) resampled to 28x28.
+
+    Reducing averages areas (Pillow's BOX filter), which is itself a good denoiser for a large
+    digit; enlarging interpolates.
+    """
+    height, width = values.shape
+    x0, y0, x1, y1 = region
+    ix0, iy0 = math.floor(x0), math.floor(y0)
+    ix1, iy1 = math.ceil(x1), math.ceil(y1)
+    padded = np.zeros((iy1 - iy0, ix1 - ix0), dtype=np.float32)
+    sx0, sy0 = max(ix0, 0), max(iy0, 0)
+    sx1, sy1 = min(ix1, width), min(iy1, height)
+    if sx1 > sx0 and sy1 > sy0:
+        padded[sy0 - iy0 : sy1 - iy0, sx0 - ix0 : sx1 - ix0] = values[sy0:sy1, sx0:sx1]
+    if padded.shape == (SIDE, SIDE) and (x0, y0) == (ix0, iy0):
+        return padded  # whole pixels: nothing to resample
+    reducing = (x1 - x0) >= SIDE
+    resample = Image.Resampling.BOX if reducing else Image.Resampling.BILINEAR
+    image = Image.fromarray(padded, mode="F").resize(
+        (SIDE, SIDE), resample, box=(x0 - ix0, y0 - iy0, x1 - ix0, y1 - iy0)
+    )
+    return np.asarray(image, dtype=np.float32)
