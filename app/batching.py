@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from app.inference import Batch
+from app.inference import Batch, Inference
 
 
 class Overloaded(Exception):
@@ -26,13 +26,13 @@ class Overloaded(Exception):
 class _Job:
     images: Batch
     loop: asyncio.AbstractEventLoop
-    future: asyncio.Future[Batch] = field(repr=False)
+    future: asyncio.Future[Inference] = field(repr=False)
 
 
 class MicroBatcher:
     def __init__(
         self,
-        infer: Callable[[Batch], Batch],
+        infer: Callable[[Batch], Inference],
         max_batch: int,
         max_queue_images: int,
         on_batch: Callable[[int], None] = lambda size: None,
@@ -54,7 +54,7 @@ class MicroBatcher:
         self._queue.put(None)
         self._thread.join()
 
-    async def submit(self, images: Batch) -> Batch:
+    async def submit(self, images: Batch) -> Inference:
         """Denoise ``images`` (N, 28, 28, 1); raises Overloaded when the queue is full."""
         n = len(images)
         with self._lock:
@@ -94,6 +94,8 @@ class MicroBatcher:
         try:
             batch = jobs[0].images if len(jobs) == 1 else np.concatenate([j.images for j in jobs])
             output = self._infer(batch)
+            if len(output) != size:  # a wrong model must not hand requests each other's images
+                raise RuntimeError(f"the model returned {len(output)} images for a batch of {size}")
             self._on_batch(size)
         except Exception as exc:  # delivered to every waiting request, which answers 500
             for job in jobs:
@@ -106,11 +108,11 @@ class MicroBatcher:
             start = end
 
 
-def _set_result(future: asyncio.Future[Batch], value: Batch) -> None:
+def _set_result(future: asyncio.Future[Inference], value: Inference) -> None:
     if not future.done():  # the request may have timed out or been cancelled meanwhile
         future.set_result(value)
 
 
-def _set_exception(future: asyncio.Future[Batch], exc: Exception) -> None:
+def _set_exception(future: asyncio.Future[Inference], exc: Exception) -> None:
     if not future.done():
         future.set_exception(exc)

@@ -18,7 +18,23 @@ from app.framing import SIDE
 log = logging.getLogger(__name__)
 
 Batch = npt.NDArray[np.float32]  # (N, 28, 28, 1) in [0, 1]
+Scores = npt.NDArray[np.float32]  # (N,) anomaly scores in [0, 1]
 CARD_FILE = "metadata.json"
+
+
+@dataclass(frozen=True)
+class Inference:
+    """What one model call gives for a batch: the denoised images and, if the model has a scorer,
+    each image's anomaly score."""
+
+    denoised: Batch
+    scores: Scores | None
+
+    def __len__(self) -> int:
+        return len(self.denoised)
+
+    def __getitem__(self, rows: slice) -> Inference:
+        return Inference(self.denoised[rows], None if self.scores is None else self.scores[rows])
 
 
 class ModelLoadError(Exception):
@@ -42,15 +58,19 @@ class Model:
     path: Path
     version: int
     card: dict[str, Any]
-    _saved_model: Any  # holds the variables the function below uses
+    _saved_model: Any  # holds the variables the functions below use
     _function: Callable[[Batch], Batch]
+    _scorer: Callable[[Batch], Scores] | None = None  # the ``score`` endpoint, in newer versions
 
-    def __call__(self, batch: Batch) -> Batch:
-        """Denoise a batch; safe to call from any thread but the event loop's."""
-        return self._function(batch)
+    def __call__(self, batch: Batch) -> Inference:
+        """Denoise (and score) a batch; safe to call from any thread but the event loop's."""
+        return Inference(self._function(batch), None if self._scorer is None else self._scorer(batch))
 
     @property
     def anomaly_threshold(self) -> float | None:
+        """What the flag compares with: the score's threshold, or (no scorer) the input-output MSE's."""
+        if self._scorer is not None:
+            return float(self.card["anomaly"]["threshold"])
         value = self.card.get("evaluation", {}).get("anomaly_threshold")
         return float(value) if value is not None else None
 
@@ -103,5 +123,27 @@ def load_model(model_dir: Path, intra_op_threads: int = 0) -> Model:
         card = json.loads(card_path.read_text()) if card_path.is_file() else {}
     except (OSError, ValueError) as exc:
         raise ModelLoadError(f"model card {str(card_path)!r} is not valid JSON: {exc}") from exc
+    scorer = _scorer(loaded, path, card, tf)
     log.info("loaded model version %s from %s", path.name, path)
-    return Model(path=path, version=int(path.name), card=card, _saved_model=loaded, _function=function)
+    return Model(path=path, version=int(path.name), card=card, _saved_model=loaded, _function=function, _scorer=scorer)
+
+
+def _scorer(loaded: Any, path: Path, card: dict[str, Any], tf: Any) -> Callable[[Batch], Scores] | None:
+    """The ``score`` endpoint (float32 [N, 28, 28, 1] -> [N]), checked; None when there is none."""
+    score = getattr(loaded, "score", None)
+    if score is None:
+        return None
+    if "threshold" not in card.get("anomaly", {}):
+        raise ModelLoadError(f"SavedModel {str(path)!r} has a 'score' endpoint but its card gives no threshold")
+    concrete = score.get_concrete_function(tf.TensorSpec([None, SIDE, SIDE, 1], tf.float32))
+
+    def scorer(batch: Batch) -> Scores:
+        return np.asarray(concrete(tf.constant(batch)), dtype=np.float32).reshape(-1)
+
+    try:
+        probe = scorer(np.zeros((2, SIDE, SIDE, 1), dtype=np.float32))
+    except Exception as exc:
+        raise ModelLoadError(f"SavedModel {str(path)!r}: its 'score' endpoint fails: {exc}".splitlines()[0]) from exc
+    if probe.shape != (2,):
+        raise ModelLoadError(f"SavedModel {str(path)!r} scores 2 images as {list(probe.shape)}, not [2]")
+    return scorer

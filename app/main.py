@@ -81,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=[
                 "X-Reconstruction-Error",
                 "X-Anomaly",
+                "X-Anomaly-Score",
                 "X-Model-Version",
                 "X-Inverted",
                 "X-Digit-Box",

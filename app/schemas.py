@@ -46,8 +46,18 @@ class DenoiseResult(BaseModel):
         description="MSE between the model's own 28x28 input and output (with `fit=digit`: the framed digit)",
         examples=[0.0412],
     )
-    anomaly: bool = Field(description="The error is above the model card's threshold: probably not a digit")
-    anomaly_threshold: float | None = Field(examples=[0.0871])
+    anomaly: bool = Field(
+        description="The anomaly score is above the model card's threshold: the input does not look like a digit "
+        "(models without a scorer: the reconstruction error is above its p99 on noisy digits)"
+    )
+    anomaly_score: float | None = Field(
+        None,
+        description="1 - P(digit) for the model's own 28x28 input, from the model's digit scorer",
+        examples=[0.0021],
+    )
+    anomaly_threshold: float | None = Field(
+        description="What `anomaly` compares with: the score's threshold (or the error's)", examples=[0.0871]
+    )
     model_version: int = Field(examples=[2])
     inverted: bool = Field(description="The upload was dark on light and was inverted for the model")
     input: ImageInfo
@@ -88,5 +98,7 @@ class ModelInfo(BaseModel):
     signature: dict[str, Any] | None
     anomaly_threshold: float | None
     evaluation: dict[str, Any] | None
+    anomaly: dict[str, Any] | None = Field(None, description="The anomaly score: what it is, its threshold, its rates")
+    robustness: list[dict[str, Any]] | None = Field(None, description="PSNR per condition of the robustness suite")
     training: dict[str, Any] | None
     libraries: dict[str, str] | None

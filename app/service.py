@@ -10,7 +10,7 @@ import numpy as np
 from app.batching import MicroBatcher
 from app.errors import ProblemError
 from app.imaging import Prepared
-from app.inference import Batch, Model
+from app.inference import Batch, Inference, Model
 from app.observability import Metrics
 from app.settings import Settings
 
@@ -32,7 +32,7 @@ class Service:
         return self.model.version if self.model else None
 
     def start(self, model: Model) -> None:
-        def counted(batch: Batch) -> Batch:
+        def counted(batch: Batch) -> Inference:
             try:
                 return model(batch)
             except Exception:
@@ -54,7 +54,7 @@ class Service:
         if self.batcher is not None:
             self.batcher.stop()
 
-    async def denoise(self, prepared: list[Prepared]) -> Batch:
+    async def denoise(self, prepared: list[Prepared]) -> Inference:
         """Run the model on prepared images, sharing model calls with concurrent requests."""
         assert self.batcher is not None, "routes take ReadyServiceDep, which answers 503 before start"
         batch = np.stack([p.pixels for p in prepared])[..., np.newaxis]

@@ -8,14 +8,17 @@ import keras
 import numpy as np
 
 from model.data import FloatImages, add_noise
+from model.shifts import augment
 
 
 class NoisyBatches(keras.utils.PyDataset):  # type: ignore[misc]
     """(noisy, clean) batches in a new order every epoch.
 
     Either one fixed noise draw for the whole run (``fixed_noise``: the seed recipe), or fresh
-    noise every batch with a noise factor per image drawn from ``noise_range``. Fresh noise is a
-    function of (seed, epoch, batch), so a run is reproducible whatever order Keras asks in.
+    noise every batch with a noise factor per image drawn from ``noise_range``; or, with
+    ``augmented``, shape and noise shifts of every kind drawn afresh (``model.shifts.augment``).
+    Fresh draws are a function of (seed, epoch, batch), so a run is reproducible whatever order
+    Keras asks in.
     """
 
     def __init__(
@@ -26,10 +29,14 @@ class NoisyBatches(keras.utils.PyDataset):  # type: ignore[misc]
         *,
         fixed_noise: float | None = None,
         noise_range: tuple[float, float] | None = None,
+        augmented: bool = False,
     ) -> None:
         super().__init__()
         if (fixed_noise is None) == (noise_range is None):
             raise ValueError("give exactly one of fixed_noise and noise_range")
+        if augmented and fixed_noise is not None:
+            raise ValueError("augmentation draws its noise afresh: it needs noise_range, not fixed_noise")
+        self.augmented = augmented
         self.clean, self.batch_size, self.seed = clean, batch_size, seed
         self.fixed_noisy = None if fixed_noise is None else add_noise(clean, fixed_noise, seed)
         self.noise_range = noise_range or (0.0, 0.0)
@@ -45,6 +52,9 @@ class NoisyBatches(keras.utils.PyDataset):  # type: ignore[misc]
         if self.fixed_noisy is not None:
             return self.fixed_noisy[picked], clean
         rng = np.random.default_rng([self.seed, self.epoch, index])
+        if self.augmented:
+            targets, corrupted = augment(clean, rng)
+            return corrupted, targets
         factor = rng.uniform(*self.noise_range, size=(len(clean), 1, 1, 1)).astype(np.float32)
         noisy = clean + factor * rng.standard_normal(clean.shape, dtype=np.float32)
         return np.clip(noisy, 0.0, 1.0), clean

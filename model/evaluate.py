@@ -34,6 +34,7 @@ from model.data import (
     split_validation,
 )
 from model.metrics import mse, psnr
+from model.shifts import SUITE, run_condition
 
 Images = npt.NDArray[np.float32]
 Predict = Callable[[Images], Images]
@@ -44,6 +45,10 @@ PERCENTILES = (50, 95, 99)
 PRINTED_SEED = 7
 CHECK_IMAGES = 500  # the card's reproducibility check: the first 500 test digits, noise 0.5
 MODELS_ROOT = Path(__file__).resolve().parent / "artifacts" / "denoiser"
+SUITE_SEED = 11  # the robustness suite's draws, the same for every method and run
+# The classic denoisers compared on the suite (BM3D is left out: seconds per condition per image).
+SUITE_BASELINES = ("median 3x3", "Gaussian blur", "non-local means", "total variation")
+ANOMALY_SEED = 2
 
 
 def ssim(reference: Images, estimate: Images) -> npt.NDArray[np.float64]:
@@ -150,6 +155,21 @@ def classic_methods() -> list[Method]:
     return methods
 
 
+def load_scorer(path: Path) -> Callable[[Images], npt.NDArray[np.float32]] | None:
+    """The ``score`` endpoint of a SavedModel (the anomaly score), or None for a model without one."""
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(path))
+    if not hasattr(loaded, "score"):
+        return None
+
+    def score(images: Images) -> npt.NDArray[np.float32]:
+        chunks = [np.asarray(loaded.score(images[i : i + 1024])) for i in range(0, len(images), 1024)]
+        return np.concatenate(chunks).reshape(-1).astype(np.float32)
+
+    return score
+
+
 def load_savedmodel(path: Path) -> Predict:
     """The ``serve`` endpoint of a SavedModel, in chunks of 512 images."""
     import tensorflow as tf
@@ -214,6 +234,67 @@ def evaluate(methods: list[Method], x_test: Images, printed: Images) -> list[dic
     return rows
 
 
+def robustness(
+    models: list[Method], baselines: list[Method], x_test: Images, per_condition: int
+) -> list[dict[str, Any]]:
+    """Mean PSNR per condition of ``model.shifts.SUITE``: the noisy input, the best classic denoiser, each model.
+
+    The classic denoisers get the noise's true RMS as their sigma (an oracle, in their favour).
+    """
+    baselines = [m for m in baselines if m.name in SUITE_BASELINES]
+    rows = []
+    for condition in SUITE:
+        target, corrupted = run_condition(condition, x_test[:per_condition], SUITE_SEED)
+        sigma = float(np.sqrt(np.mean((corrupted - target) ** 2)))
+        classic = {m.name: _mean_psnr(target, m.denoise(corrupted, sigma)) for m in baselines}
+        best = max(classic, key=lambda name: classic[name]) if classic else None
+        scores = {m.name: _mean_psnr(target, m.denoise(corrupted, sigma)) for m in models}
+        rows.append(
+            {
+                "condition": condition.name,
+                "family": condition.family,
+                "images": len(target),
+                "noisy_input": _mean_psnr(target, corrupted),
+                "best_classic": {"method": best, "psnr_db": classic[best]} if best else None,
+                "models": scores,
+            }
+        )
+        print(f"{condition.name:>32}: " + ", ".join(f"{k} {v:.2f}" for k, v in scores.items()), file=sys.stderr)
+    return rows
+
+
+def _card_row(row: dict[str, Any], model: str) -> dict[str, Any]:
+    """A suite row as one model's card records it: its own PSNR beside the references."""
+    return {key: value for key, value in row.items() if key != "models"} | {"psnr_db": row["models"][model]}
+
+
+def _mean_psnr(clean: Images, estimate: Images) -> float:
+    return round(float(np.mean(psnr(clean, estimate))), 3)
+
+
+def anomaly_evaluation(model_dirs: list[Path], x_test: Images, split: str, per_group: int) -> dict[str, Any]:
+    """Digits (every suite condition) against non-digits (every family): each model's anomaly score.
+
+    Models with a ``score`` endpoint are measured at their card's threshold; every model also
+    has its input-output MSE (the old rule) measured, for comparison.
+    """
+    from model.anomaly import evaluation_set, report, roc_auc
+
+    data = evaluation_set(x_test, split, per_group, ANOMALY_SEED)
+    results: dict[str, Any] = {"split": split, "per_group": per_group, "models": {}}
+    for path in model_dirs:
+        predict = load_savedmodel(path)
+        entry: dict[str, Any] = {
+            "mse_roc_auc": round(roc_auc(mse(data.images, predict(data.images)), data.labels == 0), 4)
+        }
+        scorer = load_scorer(path)
+        card = json.loads((path / "metadata.json").read_text()) if (path / "metadata.json").is_file() else {}
+        if scorer is not None and "anomaly" in card:
+            entry["score"] = report(scorer(data.images), data, float(card["anomaly"]["threshold"]))
+        results["models"][f"v{path.name}"] = entry
+    return results
+
+
 SPLITS = {
     "test": "test digits",
     "validation": "validation digits (held out of training by model.train)",
@@ -258,10 +339,76 @@ def render_markdown(rows: list[dict[str, Any]], context: dict[str, Any], figures
         "",
         "Parameters: " + "; ".join(f"{r['method']}: {r['note']}" for r in rows if r["note"]) + ".",
     ]
+    if context.get("robustness"):
+        lines += render_robustness(context["robustness"])
+    if context.get("anomaly"):
+        lines += render_anomaly(context["anomaly"])
     if figures:
         lines += ["", "## Figures", ""]
         lines += [f"![{title}]({path})" for title, path in figures.items()]
     return "\n".join(lines) + "\n"
+
+
+def render_robustness(rows: list[dict[str, Any]]) -> list[str]:
+    models = list(rows[0]["models"])
+    lines = [
+        "",
+        "## Robustness suite",
+        "",
+        f"Each condition on {rows[0]['images']} digits of the split (`model/shifts.py`, `SUITE`; seed {SUITE_SEED}). "
+        "Shape shifts move the clean digit (the target moves with it) and add noise at sigma 0.5; noise shifts "
+        "corrupt the clean digit another way. Best classic: the best of "
+        f"{', '.join(SUITE_BASELINES)}, each given the noise's true RMS as its sigma. Mean PSNR in dB.",
+        "",
+        "| condition | noisy input | best classic | " + " | ".join(models) + " |",
+        "|---|---:|---:|" + "---:|" * len(models),
+    ]
+    for row in rows:
+        best = row["best_classic"] or {"psnr_db": float("nan"), "method": "not run"}
+        lines.append(
+            f"| {row['condition']} | {row['noisy_input']:.2f} | {best['psnr_db']:.2f} ({best['method']}) | "
+            + " | ".join(f"{row['models'][m]:.2f}" for m in models)
+            + " |"
+        )
+    mean = {m: statistics.fmean(r["models"][m] for r in rows) for m in models}
+    lines.append(
+        f"| **mean of {len(rows)} conditions** | {statistics.fmean(r['noisy_input'] for r in rows):.2f} | "
+        f"{statistics.fmean(r['best_classic']['psnr_db'] if r['best_classic'] else float('nan') for r in rows):.2f} | "
+        + " | ".join(f"**{mean[m]:.2f}**" for m in models)
+        + " |"
+    )
+    return lines
+
+
+def render_anomaly(result: dict[str, Any]) -> list[str]:
+    lines = [
+        "",
+        "## Anomaly score",
+        "",
+        f"Digits at every suite condition and non-digits of every family (`model/anomaly.py`), "
+        f"{result['per_group']} of each group from the {result['split']} split's sources (seed {ANOMALY_SEED}). "
+        "ROC AUC of the old rule (input-output MSE) beside the score's, and the score's rates at the threshold "
+        "calibrated on the validation split (recorded in the model card).",
+        "",
+        "| model | ROC AUC, input-output MSE | ROC AUC, anomaly score | threshold | digits flagged "
+        "| non-digits flagged |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    scored = {}
+    for name, entry in result["models"].items():
+        score = entry.get("score")
+        if score is None:
+            lines.append(f"| {name} | {entry['mse_roc_auc']:.3f} | no score | | | |")
+            continue
+        scored[name] = score
+        lines.append(
+            f"| {name} | {entry['mse_roc_auc']:.3f} | **{score['roc_auc']:.3f}** | {score['threshold']:.4f} | "
+            f"{score['digits_flagged']:.1%} | {score['non_digits_flagged']:.1%} |"
+        )
+    for name, score in scored.items():
+        lines += ["", f"Flagged by group, {name}:", "", "| group | flagged |", "|---|---:|"]
+        lines += [f"| {group} | {share:.1%} |" for group, share in score["flagged_by_group"].items()]
+    return lines
 
 
 def _ms(row: dict[str, Any], key: str) -> str:
@@ -282,6 +429,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--limit", type=int, default=None, help="only the first N digits of the split")
     parser.add_argument("--printed", type=int, default=1000, help="printed (non-MNIST) digits to test on")
     parser.add_argument("--no-baselines", action="store_true", help="skip the classic denoisers")
+    parser.add_argument(
+        "--suite", type=int, default=500, help="digits per condition of the robustness suite (0: skip it)"
+    )
+    parser.add_argument(
+        "--anomaly", type=int, default=300, help="images per group of the anomaly evaluation (0: skip it)"
+    )
     parser.add_argument("--skip", action="append", default=[], metavar="METHOD", help="skip a method by name")
     parser.add_argument("--md", type=Path, default=None, help="write the markdown table here")
     parser.add_argument("--json", type=Path, default=None, help="write the results as JSON here")
@@ -308,6 +461,7 @@ def main(argv: list[str] | None = None) -> int:
     skipped = {name.lower() for name in args.skip}
     methods = [m for m in baselines if m.name.lower() not in skipped] + [model_method(p) for p in model_dirs]
     rows = evaluate(methods, x_test, printed_digits(args.printed, PRINTED_SEED))
+    models = [m for m in methods if m.batched and m.timed]
     context = {
         "data_source": mnist.source,
         "data_sha256": mnist.sha256,
@@ -317,6 +471,8 @@ def main(argv: list[str] | None = None) -> int:
         "machine": f"{platform.machine()} {platform.processor() or platform.system()}",
         "cpus": os.cpu_count(),
         "command": "python -m model.evaluate " + " ".join(sys.argv[1:] if argv is None else argv),
+        "robustness": robustness(models, methods, x_test, args.suite) if args.suite else None,
+        "anomaly": anomaly_evaluation(model_dirs, x_test, args.split, args.anomaly) if args.anomaly else None,
     }
     figures: dict[str, str] = {}
     if args.figure:
@@ -341,8 +497,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.update_card:
         from model.export import update_card
 
-        for path in model_dirs:
-            update_card(path, card_metrics(load_savedmodel(path), x_test))
+        anomaly = context["anomaly"]["models"] if context["anomaly"] else {}
+        for path, method in zip(model_dirs, models, strict=True):
+            suite = [_card_row(row, method.name) for row in context["robustness"] or []]
+            scored = anomaly[f"v{path.name}"].get("score") if f"v{path.name}" in anomaly else None
+            update_card(path, card_metrics(load_savedmodel(path), x_test), robustness=suite, anomaly_test=scored)
     return 0
 
 

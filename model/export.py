@@ -41,10 +41,24 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def export_model(model: keras.Model, out: Path, training: dict[str, Any], evaluation: dict[str, Any]) -> None:
-    """Write the SavedModel (endpoint ``serve``: float32 [None, 28, 28, 1] -> same) and its card."""
-    model.export(str(out), format="tf_saved_model", verbose=False)
-    card = {
+def export_model(
+    model: keras.Model,
+    out: Path,
+    training: dict[str, Any],
+    evaluation: dict[str, Any],
+    scorer: keras.Model | None = None,
+    anomaly: dict[str, Any] | None = None,
+) -> None:
+    """Write the SavedModel and its card.
+
+    Endpoint ``serve``: float32 [None, 28, 28, 1] -> the same, denoised. With a ``scorer``, also
+    ``score``: the same input -> float32 [None], the anomaly score 1 - P(digit).
+    """
+    if scorer is None:
+        model.export(str(out), format="tf_saved_model", verbose=False)
+    else:
+        _export_with_scorer(model, scorer, out)
+    card: dict[str, Any] = {
         "name": "mnist-denoiser",
         "version": int(out.name) if out.name.isdigit() else out.name,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -60,12 +74,30 @@ def export_model(model: keras.Model, out: Path, training: dict[str, Any], evalua
         "evaluation": evaluation,
         "libraries": library_versions(),
     }
+    if anomaly is not None:
+        card["anomaly"] = anomaly
     (out / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")
     (out / "MODEL_CARD.md").write_text(render_card(card))
 
 
-def export_run(out: Path, mnist: Mnist) -> None:
-    """Export the run that ``model.train`` left in ``out``: evaluation, figures, SavedModel, card."""
+def _export_with_scorer(model: keras.Model, scorer: keras.Model, out: Path) -> None:
+    import keras
+    import tensorflow as tf
+
+    spec = [tf.TensorSpec([None, 28, 28, 1], tf.float32, name="inputs")]
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.track(scorer)
+    archive.add_endpoint("serve", lambda x: model(x, training=False), input_signature=spec)
+    archive.add_endpoint("score", lambda x: 1.0 - scorer(x, training=False)[:, 0], input_signature=spec)
+    archive.write_out(str(out), verbose=False)
+
+
+def export_run(out: Path, mnist: Mnist, scorer_dir: Path | None = None) -> None:
+    """Export the run that ``model.train`` left in ``out``: evaluation, figures, SavedModel, card.
+
+    With ``scorer_dir`` (a ``python -m model.anomaly`` run), the anomaly scorer goes in too.
+    """
     from model.architectures import ARCHITECTURES
     from model.data import add_noise
     from model.evaluate import TEST_NOISE_SEED, card_metrics
@@ -82,14 +114,45 @@ def export_run(out: Path, mnist: Mnist) -> None:
     save_loss_curves(training["history"], out / "loss.png", title=f"{training['arch']}: binary cross-entropy")
     digits = mnist.x_test[:10]
     save_samples(denoising_rows(predict, digits, add_noise(digits, 0.5, TEST_NOISE_SEED)), out / "samples.png")
-    export_model(model, out, training=training, evaluation=evaluation)
+    scorer, anomaly = (None, None) if scorer_dir is None else _scorer_and_card(scorer_dir, mnist)
+    export_model(model, out, training=training, evaluation=evaluation, scorer=scorer, anomaly=anomaly)
     print(f"exported {out}: test PSNR at noise 0.5 = {evaluation['noise_0.5']['psnr_db']:.2f} dB")
 
 
-def update_card(out: Path, evaluation: dict[str, Any]) -> None:
-    """Replace the evaluation section of an exported model's card (``model.evaluate --update-card``)."""
+def _scorer_and_card(scorer_dir: Path, mnist: Mnist) -> tuple[keras.Model, dict[str, Any]]:
+    """The trained scorer and the card's anomaly section: its threshold, validation and test reports."""
+    from model.anomaly import SCORER_FILE, anomaly_scores, build_scorer, evaluation_set, report
+    from model.evaluate import ANOMALY_SEED
+
+    record = json.loads((scorer_dir / "scorer.json").read_text())
+    scorer = build_scorer()
+    scorer.load_weights(scorer_dir / SCORER_FILE)
+    test = evaluation_set(mnist.x_test, "test", record["per_group"], ANOMALY_SEED)
+    scores = anomaly_scores(lambda x: scorer(x, training=False), test.images)
+    anomaly = {
+        "score": "1 - P(digit) from a digit / not-digit CNN reading the model's 28x28 input (model/anomaly.py)",
+        "flag": "anomaly_score > threshold; the threshold flags 1% of the validation digits",
+        "threshold": record["threshold"],
+        "training": {key: record[key] for key in ("command", "epochs", "batches_per_epoch", "seed")},
+        "validation": record["validation"],
+        "test": report(scores, test, record["threshold"]),
+    }
+    return scorer, anomaly
+
+
+def update_card(
+    out: Path,
+    evaluation: dict[str, Any],
+    robustness: list[dict[str, Any]] | None = None,
+    anomaly_test: dict[str, Any] | None = None,
+) -> None:
+    """Replace the measured sections of an exported model's card (``model.evaluate --update-card``)."""
     card = json.loads((out / CARD_FILE).read_text())
     card["evaluation"] = evaluation
+    if robustness:
+        card["robustness"] = robustness
+    if anomaly_test and "anomaly" in card:
+        card["anomaly"]["test"] = anomaly_test
     (out / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")
     (out / "MODEL_CARD.md").write_text(render_card(card))
 
@@ -138,9 +201,10 @@ def render_card(card: dict[str, Any]) -> str:
     for name, pct in ev["reconstruction_error"].items():
         lines.append(f"| {name} | {pct['p50']} | {pct['p95']} | {pct['p99']} |")
     check = ev.get("check", {})
+    lines += _robustness_lines(card.get("robustness", [])) + _anomaly_lines(card.get("anomaly"))
     lines += [
         "",
-        f"Anomaly threshold (p99 on noisy digits): {ev['anomaly_threshold']}",
+        f"Input-output MSE p99 on noisy digits (the flag's rule for models without a score): {ev['anomaly_threshold']}",
         "",
         f"Reproducibility check (first {check.get('images')} test digits, noise 0.5): "
         f"PSNR {check.get('psnr_db')} dB, SSIM {check.get('ssim')}, MSE {check.get('mse')}",
@@ -151,10 +215,52 @@ def render_card(card: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _robustness_lines(rows: list[dict[str, Any]]) -> list[str]:
+    if not rows:
+        return []
+    lines = [
+        "",
+        f"## Robustness suite ({rows[0]['images']} test digits per condition; model/shifts.py)",
+        "",
+        "| condition | noisy input PSNR (dB) | best classic (dB) | this model (dB) |",
+        "|---|---|---|---|",
+    ]
+    for row in rows:
+        best = row["best_classic"]
+        lines.append(
+            f"| {row['condition']} | {row['noisy_input']} | {best['psnr_db']} ({best['method']}) | {row['psnr_db']} |"
+        )
+    mean = sum(row["psnr_db"] for row in rows) / len(rows)
+    lines.append(f"| mean of {len(rows)} conditions | | | {mean:.3f} |")
+    return lines
+
+
+def _anomaly_lines(anomaly: dict[str, Any] | None) -> list[str]:
+    if not anomaly:
+        return []
+    lines = [
+        "",
+        "## Anomaly score",
+        "",
+        f"- Score: {anomaly['score']}",
+        f"- Flag: {anomaly['flag']} (threshold {anomaly['threshold']:.4f})",
+        "",
+        "| split | ROC AUC | digits flagged | non-digits flagged |",
+        "|---|---|---|---|",
+    ]
+    for split in ("validation", "test"):
+        rep = anomaly[split]
+        lines.append(f"| {split} | {rep['roc_auc']} | {rep['digits_flagged']:.1%} | {rep['non_digits_flagged']:.1%} |")
+    lines += ["", "Flagged on the test evaluation, by group:", "", "| group | flagged |", "|---|---|"]
+    lines += [f"| {group} | {share:.1%} |" for group, share in anomaly["test"]["flagged_by_group"].items()]
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m model.export", description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path, help=f"a training run's directory (holds {RUN_FILE}, {WEIGHTS_FILE})")
     parser.add_argument("--data", type=Path, default=None, help="Keras-layout mnist.npz (default: the Keras download)")
+    parser.add_argument("--scorer", type=Path, default=None, help="a python -m model.anomaly run to export with it")
     args = parser.parse_args(argv)
     missing = [name for name in (RUN_FILE, WEIGHTS_FILE) if not (args.out / name).is_file()]
     if missing:
@@ -163,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     mnist = load_mnist_or_report(args.data)
     if mnist is None:
         return 2
-    export_run(args.out, mnist)
+    export_run(args.out, mnist, args.scorer)
     return 0
 
 

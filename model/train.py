@@ -15,6 +15,7 @@ import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -26,6 +27,9 @@ from model.data import (
     split_validation,
 )
 from model.export import RUN_FILE, WEIGHTS_FILE
+
+if TYPE_CHECKING:
+    import keras
 
 VALIDATION_NOISE_SEED = 1
 
@@ -52,6 +56,7 @@ RECIPES: dict[str, Recipe] = {
     "unet-attn": _IMPROVED,
     "unet-deep14": _IMPROVED,
     "unet-huge": _IMPROVED,
+    "unet-conv": _IMPROVED,
 }
 
 
@@ -70,6 +75,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="fresh-noise factors per image, instead of the recipe's range (not for the seed recipe)",
     )
+    parser.add_argument(
+        "--augment",
+        action="store_true",
+        help="shape and noise shifts of every kind, drawn afresh each batch (model/shifts.py; not for the seed recipe)",
+    )
+    parser.add_argument(
+        "--init-from",
+        type=Path,
+        default=None,
+        metavar="SAVEDMODEL",
+        help="start from the weights of an exported version of the same --arch (fine-tuning)",
+    )
+    parser.add_argument("--learning-rate", type=float, default=None, help="instead of the recipe's")
     parser.add_argument("--seed", type=int, default=TRAINING_SEED)
     parser.add_argument("--limit", type=int, default=None, help="use only the first N training images")
     parser.add_argument(
@@ -83,6 +101,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.epochs < 1 or args.batch_size < 1:
         parser.error("--epochs and --batch-size must be positive")
+    if args.augment and args.arch == "seed":
+        parser.error("--augment is not for the seed recipe, which keeps one fixed noise draw")
     if not 0.0 < args.val_fraction < 0.5:
         parser.error(f"--val-fraction must be in (0, 0.5), got {args.val_fraction}")
     return args
@@ -104,13 +124,24 @@ def main(argv: list[str] | None = None) -> int:
     recipe = RECIPES[args.arch]
     if args.noise_range and recipe.noise_range:
         recipe = replace(recipe, noise_range=tuple(args.noise_range))
+    if args.learning_rate:
+        recipe = replace(recipe, learning_rate=args.learning_rate)
 
     clean = mnist.x_train[: args.limit] if args.limit else mnist.x_train
     x_fit, x_val = split_validation(clean, args.val_fraction, args.seed)
     fixed_noise = None if recipe.noise_range else args.noise_factor
-    batches = NoisyBatches(x_fit, args.batch_size, args.seed, fixed_noise=fixed_noise, noise_range=recipe.noise_range)
+    batches = NoisyBatches(
+        x_fit,
+        args.batch_size,
+        args.seed,
+        fixed_noise=fixed_noise,
+        noise_range=recipe.noise_range,
+        augmented=args.augment,
+    )
 
     model = ARCHITECTURES[args.arch]()
+    if args.init_from:
+        _load_saved_weights(model, args.init_from)
     learning_rate: float | keras.optimizers.schedules.LearningRateSchedule = recipe.learning_rate
     if recipe.cosine_decay:
         learning_rate = keras.optimizers.schedules.CosineDecay(recipe.learning_rate, args.epochs * len(batches))
@@ -141,8 +172,9 @@ def main(argv: list[str] | None = None) -> int:
         "best_epoch": int(np.argmin(history.history["val_loss"])) + 1,
         "batch_size": args.batch_size,
         "noise_factor": args.noise_factor,
-        "noise": f"fresh draw per batch, factor ~ U{recipe.noise_range}" if recipe.noise_range else "one fixed draw",
+        "noise": _noise_description(recipe, args.augment),
         "seed": args.seed,
+        "initial_weights": str(args.init_from) if args.init_from else "random",
         "train_images": len(x_fit),
         "validation_images": len(x_val),
         "data_source": mnist.source,
@@ -163,6 +195,29 @@ def main(argv: list[str] | None = None) -> int:
 
     export_run(args.out, mnist)
     return 0
+
+
+def _load_saved_weights(model: keras.Model, path: Path) -> None:
+    """Copy the variables of an exported SavedModel of the same design into ``model``, in order.
+
+    In order, not by name: Keras numbers layer names per process (conv2d_5 in a second model).
+    """
+    import tensorflow as tf
+
+    saved = tf.saved_model.load(str(path)).variables
+    shapes = [tuple(v.shape) for v in saved]
+    if shapes != [tuple(w.shape) for w in model.weights]:
+        raise SystemExit(f"--init-from {str(path)!r} does not hold the weights of {model.name!r}")
+    for weight, variable in zip(model.weights, saved, strict=True):
+        weight.assign(variable.numpy())
+
+
+def _noise_description(recipe: Recipe, augmented: bool) -> str:
+    if augmented:
+        return "shape and noise shifts drawn afresh per batch (model.shifts.augment)"
+    if recipe.noise_range:
+        return f"fresh draw per batch, factor ~ U{recipe.noise_range}"
+    return "one fixed draw"
 
 
 def _device() -> str:

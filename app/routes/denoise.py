@@ -13,6 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from app.deps import ReadyServiceDep, require_api_key
 from app.errors import ProblemError, problem_body
+from app.framing import SIDE
 from app.imaging import (
     Fit,
     ImageError,
@@ -25,7 +26,7 @@ from app.imaging import (
     open_image,
     prepare,
 )
-from app.inference import Batch
+from app.inference import Inference
 from app.schemas import BatchItem, BatchResult, DenoiseResult, DigitBox, ImageInfo, Problem, Timings
 from app.service import Service
 
@@ -60,6 +61,7 @@ JSON_EXAMPLE = {
     "image_png_base64": "iVBORw0KGgoAAAANSUhEUgAAABwAAAAcCAAAAABXZoBIAAAA...",
     "reconstruction_error": 0.1048,
     "anomaly": False,
+    "anomaly_score": 0.0021,
     "anomaly_threshold": 0.1274,
     "model_version": 2,
     "inverted": True,
@@ -105,19 +107,25 @@ class _Outcome:
     """One denoised upload, ready to be answered as PNG or JSON."""
 
     def __init__(
-        self, service: Service, prepared: Prepared, output: Batch, size: OutputSize, timings: dict[str, float]
+        self, service: Service, prepared: Prepared, output: Inference, size: OutputSize, timings: dict[str, float]
     ) -> None:
         started = time.perf_counter()
-        denoised = output[..., 0]
+        denoised = output.denoised[0, ..., 0]
         self.prepared = prepared
         self.error = float(np.mean((prepared.pixels - denoised) ** 2))
         model = service.model
         assert model is not None
         self.version = model.version
         self.threshold = model.anomaly_threshold
-        self.anomaly = self.threshold is not None and self.error > self.threshold
+        # The score says whether the model's input looks like a digit; models without a scorer
+        # fall back to the input-output error, which mostly measures the noise removed.
+        self.score = None if output.scores is None else float(output.scores[0])
+        measured = self.error if self.score is None else self.score
+        self.anomaly = self.threshold is not None and measured > self.threshold
         self.out_size = (
-            capped_size(prepared.size, service.settings.max_output_side) if size is OutputSize.ORIGINAL else (28, 28)
+            capped_size(prepared.size, service.settings.max_output_side)
+            if size is OutputSize.ORIGINAL
+            else (SIDE, SIDE)
         )
         # With fit=digit and size=original, the digit is drawn back where it was found.
         framing = prepared.framing if size is OutputSize.ORIGINAL else None
@@ -131,6 +139,8 @@ class _Outcome:
             "X-Model-Version": str(self.version),
             "X-Inverted": str(self.prepared.inverted).lower(),
         }
+        if self.score is not None:
+            headers["X-Anomaly-Score"] = f"{self.score:.6g}"
         if self.prepared.framing is not None:
             headers["X-Digit-Box"] = self.prepared.framing.box.header()
         return headers
@@ -140,6 +150,7 @@ class _Outcome:
             image_png_base64=base64.b64encode(self.png).decode("ascii"),
             reconstruction_error=self.error,
             anomaly=self.anomaly,
+            anomaly_score=self.score,
             anomaly_threshold=self.threshold,
             model_version=self.version,
             inverted=self.prepared.inverted,
@@ -176,8 +187,15 @@ async def _decode(service: Service, data: bytes, invert: Invert, fit: Fit) -> tu
                     "schema": {"type": "number"},
                 },
                 "X-Anomaly": {
-                    "description": "`true` when the error exceeds the model card's threshold",
+                    "description": "`true` when the anomaly score exceeds the model card's threshold: the "
+                    "model's input does not look like a digit (for a model without a scorer: the "
+                    "reconstruction error exceeds its p99 on noisy digits)",
                     "schema": {"type": "boolean"},
+                },
+                "X-Anomaly-Score": {
+                    "description": "1 - P(digit) for the model's own 28x28 input, from the model's digit "
+                    "scorer (absent for a model without one)",
+                    "schema": {"type": "number"},
                 },
                 "X-Model-Version": {"description": "Served model version", "schema": {"type": "integer"}},
                 "X-Inverted": {
@@ -217,9 +235,9 @@ async def denoise(
     output = await service.denoise([prepared])
     timings = {"decode_ms": decode_ms, "inference_ms": (time.perf_counter() - started) * 1000}
     if size is OutputSize.ORIGINAL:  # scaling up and encoding a large PNG takes milliseconds
-        outcome = await run_in_threadpool(_Outcome, service, prepared, output[0], size, timings)
+        outcome = await run_in_threadpool(_Outcome, service, prepared, output, size, timings)
     else:
-        outcome = _Outcome(service, prepared, output[0], size, timings)
+        outcome = _Outcome(service, prepared, output, size, timings)
     if _wants_json(accept):
         return Response(outcome.result().model_dump_json(), media_type=JSON, headers=outcome.headers())
     return Response(outcome.png, media_type=PNG, headers=outcome.headers())
@@ -248,7 +266,7 @@ async def denoise_batch(
     decode_ms = (time.perf_counter() - started) * 1000 / len(files)
     good = [item for item in decoded if isinstance(item, Prepared)]
     started = time.perf_counter()
-    outputs = await service.denoise(good) if good else np.empty((0, 28, 28, 1), np.float32)
+    outputs = await service.denoise(good) if good else Inference(np.empty((0, SIDE, SIDE, 1), np.float32), None)
     timings = {"decode_ms": decode_ms, "inference_ms": (time.perf_counter() - started) * 1000}
     results = await run_in_threadpool(_batch_items, service, files, decoded, outputs, size, timings)
     assert service.model_version is not None
@@ -269,16 +287,17 @@ def _batch_items(
     service: Service,
     files: list[UploadFile],
     decoded: list[Prepared | ImageError],
-    outputs: Batch,
+    outputs: Inference,
     size: OutputSize,
     timings: dict[str, float],
 ) -> list[BatchItem]:
-    results, next_output = [], iter(outputs)
+    results, row = [], 0
     for index, (upload, item) in enumerate(zip(files, decoded, strict=True)):
         if isinstance(item, ImageError):
             error = Problem.model_validate(problem_body(item.status, item.code, item.message))
             results.append(BatchItem(index=index, filename=upload.filename, ok=False, error=error))
         else:
-            outcome = _Outcome(service, item, next(next_output), size, timings)
+            outcome = _Outcome(service, item, outputs[row : row + 1], size, timings)
+            row += 1
             results.append(BatchItem(index=index, filename=upload.filename, ok=True, result=outcome.result()))
     return results

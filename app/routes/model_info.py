@@ -29,6 +29,8 @@ async def model_info(service: ReadyServiceDep) -> ModelInfo:
         signature=card.get("signature"),
         anomaly_threshold=model.anomaly_threshold,
         evaluation=card.get("evaluation"),
+        anomaly=card.get("anomaly"),
+        robustness=card.get("robustness"),
         training=card.get("training"),
         libraries=card.get("libraries"),
     )

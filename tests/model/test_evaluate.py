@@ -6,7 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model.evaluate import CHECK_IMAGES, MODELS_ROOT, check_metrics, load_savedmodel, main
+from model.evaluate import CHECK_IMAGES, MODELS_ROOT, SUITE_BASELINES, check_metrics, load_savedmodel, main
+from model.shifts import SUITE
 from tests.images import SAMPLE
 
 COMMITTED = sorted(p for p in MODELS_ROOT.iterdir() if p.name.isdigit())
@@ -23,6 +24,10 @@ def test_evaluation_on_a_subset_writes_the_table_and_json(tmp_path: Path) -> Non
         "20",
         "--skip",
         "BM3D",
+        "--suite",
+        "6",
+        "--anomaly",
+        "3",
         "--md",
         str(md),
         "--json",
@@ -43,8 +48,18 @@ def test_evaluation_on_a_subset_writes_the_table_and_json(tmp_path: Path) -> Non
         # ...and on printed digits it never saw, too.
         assert rows[name]["printed_images"] == 20
         assert rows[name]["printed_noise_0.5"]["psnr_db"] > rows["median 3x3"]["printed_noise_0.5"]["psnr_db"]
+    result = json.loads(js.read_text())["context"]
+    suite = result["robustness"]
+    assert [row["condition"] for row in suite] == [condition.name for condition in SUITE]
+    for row in suite:
+        assert set(row["models"]) == set(model_rows)
+        assert row["best_classic"]["method"] in SUITE_BASELINES
+    assert set(result["anomaly"]["models"]) == {f"v{p.name}" for p in COMMITTED}
     table = md.read_text()
-    assert sum(line.startswith("| ") for line in table.splitlines()) == len(rows) + 1  # header + a row each
+    main_table = table.split("## Robustness suite")[0]
+    assert sum(line.startswith("| ") for line in main_table.splitlines()) == len(rows) + 1  # header + a row each
+    assert "## Robustness suite" in table
+    assert "## Anomaly score" in table
     assert figure.stat().st_size > 0
 
 
@@ -68,6 +83,7 @@ def test_models_are_compared_on_the_training_digits_without_the_test_set(
 ) -> None:
     js = tmp_path / f"{split}.json"
     argv = ["--data", str(SAMPLE), "--split", split, "--no-baselines", "--printed", "5", "--json", str(js)]
+    argv += ["--suite", "0", "--anomaly", "0"]
     assert main([*argv, str(COMMITTED[-1])]) == 0
     result = json.loads(js.read_text())
     assert result["context"]["split"] == split

@@ -127,3 +127,33 @@ def test_the_seed_recipe_keeps_one_noise_draw_for_the_whole_run() -> None:
     # The same images with the same noise, reshuffled: sort both by the clean image to compare.
     first, again = np.argsort(target.sum(axis=(1, 2, 3))), np.argsort(target_again.sum(axis=(1, 2, 3)))
     np.testing.assert_array_equal(noisy[first], noisy_again[again])
+
+
+def test_augmented_training_records_its_noise(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    argv = ["--arch", "unet", "--augment", "--data", str(SAMPLE), "--epochs", "1", "--batch-size", "64"]
+    assert main([*argv, "--no-export", "--out", str(out)]) == 0
+    run = json.loads((out / "training.json").read_text())
+    assert run["noise"] == "shape and noise shifts drawn afresh per batch (model.shifts.augment)"
+    assert np.isfinite(run["history"]["val_loss"][0])
+
+
+def test_the_seed_recipe_is_not_augmented(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--arch", "seed", "--augment", "--out", str(tmp_path / "1")])
+    assert "--augment is not for the seed recipe" in capsys.readouterr().err
+
+
+def test_fine_tuning_starts_from_an_exported_version(tmp_path: Path) -> None:
+    first = tmp_path / "1"
+    base = ["--data", str(SAMPLE), "--epochs", "1", "--batch-size", "64"]
+    assert main(["--arch", "seed", *base, "--out", str(first)]) == 0
+    second = tmp_path / "2"
+    assert main(["--arch", "seed", *base, "--init-from", str(first), "--no-export", "--out", str(second)]) == 0
+    run = json.loads((second / "training.json").read_text())
+    assert run["initial_weights"] == str(first)
+    # Started from trained weights, the first epoch starts where the first run ended, not at random.
+    first_run = json.loads((first / "metadata.json").read_text())["training"]
+    assert run["history"]["loss"][0] < first_run["history"]["loss"][0]
+    with pytest.raises(SystemExit, match="does not hold the weights of 'unet'"):
+        main(["--arch", "unet", *base, "--init-from", str(first), "--no-export", "--out", str(tmp_path / "3")])
