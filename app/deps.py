@@ -12,7 +12,6 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 
 from app.errors import ProblemError
-from app.schemas import Problem
 from app.service import Service
 from app.settings import Settings
 
@@ -52,11 +51,6 @@ async def require_api_key(
             {"WWW-Authenticate": "Bearer"},
         )
 
-
-# The OpenAPI entry for the 503 that ReadyServiceDep answers.
-NOT_READY: dict[int | str, dict[str, object]] = {
-    503: {"model": Problem, "description": "Not ready: the model is loading or the service is stopping"}
-}
 
 ServiceDep = Annotated[Service, Depends(get_service)]
 ReadyServiceDep = Annotated[Service, Depends(get_ready_service)]

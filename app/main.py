@@ -7,17 +7,18 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
 
 from app.errors import install_error_handlers
 from app.inference import ModelLoadError, load_model
 from app.limits import DeclaredLengthLimit, InFlightLimit
 from app.observability import OneLineStartupFailure, RequestMiddleware, configure_logging
-from app.routes import denoise, health, model_info
+from app.routes import denoise, docs, health, model_info
 from app.service import Service
 from app.settings import Settings
 from app.shared_count import SharedCount
@@ -28,6 +29,8 @@ DESCRIPTION = """Removes noise from grayscale digit images with a convolutional 
 
 Upload an image to **POST /denoise** (try it below): it is made grayscale 28x28, denoised, and
 returned as PNG with its reconstruction error. Errors are RFC 9457 problem details.
+
+To draw or upload a digit and see it denoised side by side, open the [demo page](/demo).
 """
 
 
@@ -45,6 +48,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.critical("cannot start: %s", exc)
             raise
         service.start(model)
+        app.state.example = await denoise.example_answer(service)
+        app.openapi_schema = None  # regenerated with that example
         # TensorFlow leaves ~340,000 long-lived objects; a full collection that walks them all
         # stalls every request in flight for ~150 ms (python -m bench.micro). They live as long as
         # the process, so move them out of the collector's sight.
@@ -60,17 +65,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1.0.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        # Served by app.routes.docs from local files; ReDoc is left out (one docs page to keep).
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.service = service
+    app.state.example = None
+    default_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        """The schema, with the 200 JSON example answered by the served model once it is loaded."""
+        schema = default_openapi()
+        if app.state.example is not None:
+            content = schema["paths"]["/denoise"]["post"]["responses"]["200"]["content"]
+            content["application/json"]["example"] = app.state.example
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     install_error_handlers(app)
     app.include_router(health.router)
     # Enforced while the body streams in, chunked uploads included, before any parsing.
     app.include_router(denoise.router, max_body_size=settings.max_upload_bytes)
     app.include_router(model_info.router)
 
-    @app.get("/", include_in_schema=False)
-    async def root() -> RedirectResponse:
-        return RedirectResponse("/docs")
+    app.include_router(docs.router)
+    app.mount(docs.STATIC_URL, StaticFiles(directory=docs.STATIC_DIR), name="static")
 
     if settings.cors_origins:
         app.add_middleware(

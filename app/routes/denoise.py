@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import time
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
@@ -27,8 +28,12 @@ from app.imaging import (
     prepare,
 )
 from app.inference import Inference
+from app.openapi import DENOISE_ERRORS
 from app.schemas import BatchItem, BatchResult, DenoiseResult, DigitBox, ImageInfo, Problem, Timings
 from app.service import Service
+
+# The demo page's example digit; its answer from the served model is the OpenAPI example.
+EXAMPLE_UPLOAD = Path(__file__).resolve().parent.parent / "static" / "demo" / "example.png"
 
 router = APIRouter(prefix="/denoise", tags=["denoise"], dependencies=[Depends(require_api_key)])
 
@@ -69,18 +74,6 @@ JSON_EXAMPLE = {
     "output": {"format": "PNG", "width": 28, "height": 28},
     "timings": {"decode_ms": 1.9, "inference_ms": 1.2, "encode_ms": 0.05},
     "digit_box": {"x": 281, "y": 143, "width": 61, "height": 92},
-}
-
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": Problem, "content": {"application/problem+json": {}}, "description": description}
-    for status, description in {
-        400: "The body is not valid multipart/form-data",
-        401: "API key missing or wrong (only when API_KEY is set)",
-        413: "Request body over MAX_UPLOAD_BYTES",
-        415: "Not an image in a supported format",
-        422: "Missing field, empty or corrupt image, too many pixels, or no digit found (`fit=digit`)",
-        503: "Not ready, overloaded or timed out; see Retry-After",
-    }.items()
 }
 
 
@@ -214,7 +207,7 @@ async def _decode(service: Service, data: bytes, invert: Invert, fit: Fit) -> tu
                 JSON: {"schema": {"$ref": "#/components/schemas/DenoiseResult"}, "example": JSON_EXAMPLE},
             },
         },
-        **_ERRORS,
+        **DENOISE_ERRORS,
     },
 )
 async def denoise(
@@ -247,7 +240,7 @@ async def denoise(
     "/batch",
     summary="Denoise several images in one request",
     response_model=BatchResult,
-    responses=_ERRORS,
+    responses=DENOISE_ERRORS,
 )
 async def denoise_batch(
     service: ReadyServiceDep,
@@ -271,6 +264,15 @@ async def denoise_batch(
     results = await run_in_threadpool(_batch_items, service, files, decoded, outputs, size, timings)
     assert service.model_version is not None
     return BatchResult(model_version=service.model_version, results=results)
+
+
+async def example_answer(service: Service) -> dict[str, Any]:
+    """The JSON answer to ``EXAMPLE_UPLOAD``, computed by the served model as a request would be."""
+    prepared, decode_ms = await _decode(service, EXAMPLE_UPLOAD.read_bytes(), Invert.AUTO, Fit.STRETCH)
+    started = time.perf_counter()
+    output = await service.denoise([prepared])
+    timings = {"decode_ms": decode_ms, "inference_ms": (time.perf_counter() - started) * 1000}
+    return _Outcome(service, prepared, output, OutputSize.SMALL, timings).result().model_dump(mode="json")
 
 
 def _prepare_each(payloads: list[bytes], invert: Invert, fit: Fit, max_pixels: int) -> list[Prepared | ImageError]:

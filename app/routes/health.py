@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.deps import NOT_READY, ReadyServiceDep
+from app.deps import ReadyServiceDep
+from app.openapi import NOT_READY
 from app.schemas import Health, Readiness
 
 router = APIRouter(tags=["health"])

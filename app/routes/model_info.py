@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from app.deps import NOT_READY, ReadyServiceDep, ServiceDep
+from app.deps import ReadyServiceDep, ServiceDep
+from app.openapi import NOT_READY
 from app.schemas import ModelInfo
 
 router = APIRouter(tags=["operations"])

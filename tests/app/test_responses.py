@@ -176,3 +176,30 @@ def test_openapi_documents_every_route_and_both_media_types(client: TestClient) 
     assert [p["name"] for p in denoise["parameters"]] == ["invert", "size", "fit"]
     body = denoise["requestBody"]["content"]["multipart/form-data"]["schema"]
     assert body["$ref"].startswith("#/components/schemas/")
+
+
+def test_every_error_status_has_an_example_of_its_own(client: TestClient) -> None:
+    responses = client.get("/openapi.json").json()["paths"]["/denoise"]["post"]["responses"]
+    for status in ("400", "401", "413", "415", "422", "503"):
+        examples = responses[status]["content"]["application/problem+json"]["examples"]
+        assert examples, status
+        for example in examples.values():
+            assert example["value"]["status"] == int(status)
+            assert example["value"]["code"] == example["summary"]
+    assert {"corrupt_image", "no_digit_found"} <= set(
+        responses["422"]["content"]["application/problem+json"]["examples"]
+    )
+    assert "Retry-After" in responses["503"]["headers"]
+
+
+def test_the_200_example_is_the_served_models_answer_to_the_example_digit(client: TestClient) -> None:
+    example = client.get("/openapi.json").json()["paths"]["/denoise"]["post"]["responses"]["200"]["content"][
+        "application/json"
+    ]["example"]
+    with open("app/static/demo/example.png", "rb") as upload:
+        answer = client.post(
+            "/denoise", headers={"Accept": "application/json"}, files={"file": ("example.png", upload, "image/png")}
+        ).json()
+    assert example["model_version"] == answer["model_version"]
+    assert example["image_png_base64"] == answer["image_png_base64"]
+    assert example["reconstruction_error"] == pytest.approx(answer["reconstruction_error"])

@@ -1,0 +1,104 @@
+"""The OpenAPI ``responses`` tables for errors: each status with an example of its own.
+
+One place for them, so that every route documents its problems the same way, and Swagger UI
+shows a 413 as a 413, not the same 415 example under every status.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.errors import PROBLEM_MEDIA_TYPE, problem_body
+from app.schemas import Problem
+
+Responses = dict[int | str, dict[str, Any]]
+
+_RETRY_AFTER = {
+    "Retry-After": {"description": "Seconds to wait before trying again", "schema": {"type": "integer"}},
+}
+
+# status -> (description, {example name: (code, detail)})
+_PROBLEMS: dict[int, tuple[str, dict[str, tuple[str, str]]]] = {
+    400: (
+        "The body is not valid multipart/form-data",
+        {"malformed_body": ("malformed_body", "the multipart body cannot be parsed: no boundary in Content-Type")},
+    ),
+    401: (
+        "API key missing or wrong (only when API_KEY is set)",
+        {
+            "unauthorized": (
+                "unauthorized",
+                "this route needs the API key, as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
+            )
+        },
+    ),
+    413: (
+        "Request body over MAX_UPLOAD_BYTES",
+        {
+            "content_too_large": (
+                "content_too_large",
+                "the request body is 12,582,912 bytes, over the limit of 10,485,760",
+            )
+        },
+    ),
+    415: (
+        "Not an image in a supported format",
+        {
+            "unsupported_media_type": (
+                "unsupported_media_type",
+                "the file is not an image in a supported format (PNG, JPEG, GIF, BMP, TIFF, WEBP); "
+                "it starts with b'%PDF-1.7'",
+            )
+        },
+    ),
+    422: (
+        "Missing field or bad parameter, empty or corrupt image, too many pixels, or no digit found (`fit=digit`)",
+        {
+            "corrupt_image": ("corrupt_image", "the PNG image cannot be decoded: image file is truncated"),
+            "no_digit_found": (
+                "no_digit_found",
+                "no digit was found on the JPEG image: nothing stands out from the paper",
+            ),
+            "too_many_pixels": (
+                "too_many_pixels",
+                "the PNG image is 10000x10000 = 100,000,000 pixels, over the limit of 40,000,000",
+            ),
+            "invalid_request": ("invalid_request", "query.fit: Input should be 'stretch', 'digit' or 'auto'"),
+        },
+    ),
+    503: (
+        "Not ready, overloaded or timed out; retry after Retry-After seconds",
+        {
+            "overloaded": ("overloaded", "the service is full: the limit is 32 requests in progress"),
+            "not_ready": ("not_ready", "the model is not loaded or the service is stopping"),
+            "timeout": ("timeout", "inference did not finish within 30.0 s"),
+        },
+    ),
+}
+
+
+def problems(*statuses: int) -> Responses:
+    """The ``responses`` entries of these error statuses."""
+    table: Responses = {}
+    for status in statuses:
+        description, examples = _PROBLEMS[status]
+        entry: dict[str, Any] = {
+            "model": Problem,
+            "description": description,
+            "content": {
+                PROBLEM_MEDIA_TYPE: {
+                    "examples": {
+                        name: {"summary": code, "value": problem_body(status, code, detail)}
+                        for name, (code, detail) in examples.items()
+                    }
+                }
+            },
+        }
+        if status == 503:
+            entry["headers"] = _RETRY_AFTER
+        table[status] = entry
+    return table
+
+
+NOT_READY = problems(503)
+DENOISE_ERRORS = problems(400, 401, 413, 415, 422, 503)
