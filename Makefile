@@ -8,7 +8,7 @@ PORT   ?= 8000
 WORKERS ?= 2
 DATA   ?= ../shared/data/mnist.npz
 
-.PHONY: run test lint typecheck pytest container-lint train evaluate bench clean
+.PHONY: run test lint typecheck pytest container-lint train evaluate bench screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +35,7 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff format --check .
 
 typecheck: $(VENV)/.dev
-	$(BIN)/mypy app model tests bench
+	$(BIN)/mypy app model tests bench tools
 
 container-lint: $(VENV)/.dev
 	$(BIN)/hadolint Dockerfile
@@ -58,6 +58,10 @@ evaluate: $(VENV)/.dev
 # Rewrites docs/benchmarks.{md,json,png}; needs wrk (Debian package).
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench.run
+
+# Rewrites docs/figures/screenshot-{docs,demo}.png; needs Debian's chromium.
+screenshots: $(VENV)/.dev
+	$(BIN)/python tools/screenshots.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -42,6 +42,9 @@ class DenoiseResult(BaseModel):
     """The JSON answer of POST /denoise (with ``Accept: application/json``)."""
 
     image_png_base64: str = Field(description="The denoised image, PNG, base64-encoded")
+    model_input_png_base64: str = Field(
+        description="What the model saw: its 28x28 input, PNG, base64-encoded, in the upload's polarity"
+    )
     reconstruction_error: float = Field(
         description="MSE between the model's own 28x28 input and output (with `fit=digit`: the framed digit)",
         examples=[0.0412],

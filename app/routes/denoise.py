@@ -64,6 +64,7 @@ SizeQuery = Annotated[
 
 JSON_EXAMPLE = {
     "image_png_base64": "iVBORw0KGgoAAAANSUhEUgAAABwAAAAcCAAAAABXZoBIAAAA...",
+    "model_input_png_base64": "iVBORw0KGgoAAAANSUhEUgAAABwAAAAcCAAAAABXZoBIAAAA...",
     "reconstruction_error": 0.1048,
     "anomaly": False,
     "anomaly_score": 0.0021,
@@ -141,6 +142,7 @@ class _Outcome:
     def result(self) -> DenoiseResult:
         return DenoiseResult(
             image_png_base64=base64.b64encode(self.png).decode("ascii"),
+            model_input_png_base64=base64.b64encode(encode_png(self.prepared.pixels, self.prepared.inverted)).decode(),
             reconstruction_error=self.error,
             anomaly=self.anomaly,
             anomaly_score=self.score,
