@@ -38,6 +38,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_logging(settings.log_level)
     service = Service(settings)
+    # With several workers (make run, the image) the in-flight limit is counted across them, in a
+    # file beside the multiprocess metrics; a worker counts once its model is loaded.
+    shared_dir = service.metrics.multiprocess_dir
+    shared = SharedCount(Path(shared_dir), serving=False) if shared_dir else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -49,6 +53,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise
         service.start(model)
         app.state.example = await denoise.example_answer(service)
+        if shared is not None:
+            shared.serve()
         app.openapi_schema = None  # regenerated with that example
         # TensorFlow leaves ~340,000 long-lived objects; a full collection that walks them all
         # stalls every request in flight for ~150 ms (python -m bench.micro). They live as long as
@@ -111,13 +117,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestMiddleware, metrics=service.metrics, model_version=lambda: service.model_version)
     app.add_middleware(OneLineStartupFailure)
     # Outermost (added last): a rejection under overload must cost as little as possible.
-    # With several workers (make run, the image) they share the metrics directory; the limit is
-    # counted there across them.
-    shared_dir = service.metrics.multiprocess_dir
     app.add_middleware(
         InFlightLimit,
         limit=settings.max_concurrent_requests,
-        shared=SharedCount(Path(shared_dir)) if shared_dir else None,
+        shared=shared,
         on_shed=service.metrics.shed.inc,
     )
     return app

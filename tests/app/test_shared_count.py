@@ -80,3 +80,17 @@ async def test_once_the_service_is_full_each_worker_keeps_to_its_share(tmp_path:
     assert limit.in_flight == 4
     release.set()
     assert await asyncio.gather(*held) == [200] * 4
+
+
+def test_a_dead_worker_and_a_loading_one_do_not_count(tmp_path: Path) -> None:
+    worker = f"import pathlib, app.shared_count as s; s.SharedCount(pathlib.Path({str(tmp_path)!r})).set(5)"
+    subprocess.run([sys.executable, "-c", worker], check=True, cwd=ROOT)  # dies with 5 in flight
+    survivor = SharedCount(tmp_path)  # takes the dead worker's slot: another, to be sure
+    assert survivor.total() == (0, 1)
+    loading = SharedCount(tmp_path, serving=False)  # a replacement that is still loading its model
+    survivor.set(3)
+    assert survivor.total().workers == 1  # the survivor keeps the whole limit as its share
+    assert survivor.total().in_flight == 3
+    loading.serve()
+    loading.set(1)
+    assert survivor.total() == (4, 2)
