@@ -293,18 +293,19 @@ class TrainingBatches:
 
 
 def build_scorer() -> keras.Model:
-    """A small CNN: P(digit) for a 28x28 model input. About 0.02 ms per image at batch 256."""
+    """A small CNN: P(digit) for a 28x28 model input (about 0.4 M parameters)."""
     import keras
     from keras import layers
 
     inputs = keras.Input(shape=(SIDE, SIDE, 1), name="model_input")
-    x = layers.Conv2D(16, 3, activation="relu", padding="same")(inputs)
+    x = layers.Conv2D(32, 3, activation="relu", padding="same")(inputs)
     x = layers.MaxPooling2D(2)(x)
-    x = layers.Conv2D(32, 3, activation="relu", padding="same")(x)
+    x = layers.Conv2D(64, 3, activation="relu", padding="same")(x)
     x = layers.MaxPooling2D(2)(x)
-    x = layers.Conv2D(32, 3, activation="relu", padding="same")(x)
+    x = layers.Conv2D(64, 3, activation="relu", padding="same")(x)
     x = layers.Flatten()(x)  # the whole frame: two digits side by side look unlike one
-    x = layers.Dense(64, activation="relu")(x)
+    x = layers.Dropout(0.3)(x)
+    x = layers.Dense(128, activation="relu")(x)
     outputs = layers.Dense(1, activation="sigmoid", name="p_digit")(x)
     return keras.Model(inputs, outputs, name="digit-scorer")
 
@@ -364,7 +365,7 @@ def train_scorer(digits: FloatImages, epochs: int, batches: int, seed: int) -> k
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m model.anomaly", description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=None, help="Keras-layout mnist.npz (default: the Keras download)")
-    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=25)
     parser.add_argument("--batches", type=int, default=200, help="batches of 256 per epoch")
     parser.add_argument("--per-group", type=int, default=200, help="validation images per group")
     parser.add_argument("--seed", type=int, default=TRAINING_SEED)

@@ -38,6 +38,7 @@ from model.shifts import SUITE, run_condition
 
 Images = npt.NDArray[np.float32]
 Predict = Callable[[Images], Images]
+Score = Callable[[Images], npt.NDArray[np.float32]]  # the anomaly score per image
 
 NOISE_FACTORS = (0.3, 0.5, 0.7)
 TEST_NOISE_SEED = 2026  # one fixed draw, shared by every method and every run
@@ -49,6 +50,8 @@ SUITE_SEED = 11  # the robustness suite's draws, the same for every method and r
 # The classic denoisers compared on the suite (BM3D is left out: seconds per condition per image).
 SUITE_BASELINES = ("median 3x3", "Gaussian blur", "non-local means", "total variation")
 ANOMALY_SEED = 2
+CHECK_PER_CONDITION = 50  # the card's suite check: small enough for make test to reproduce
+CHECK_PER_GROUP = 25  # likewise for the anomaly check
 
 
 def ssim(reference: Images, estimate: Images) -> npt.NDArray[np.float64]:
@@ -155,7 +158,7 @@ def classic_methods() -> list[Method]:
     return methods
 
 
-def load_scorer(path: Path) -> Callable[[Images], npt.NDArray[np.float32]] | None:
+def load_scorer(path: Path) -> Score | None:
     """The ``score`` endpoint of a SavedModel (the anomaly score), or None for a model without one."""
     import tensorflow as tf
 
@@ -261,6 +264,29 @@ def robustness(
         )
         print(f"{condition.name:>32}: " + ", ".join(f"{k} {v:.2f}" for k, v in scores.items()), file=sys.stderr)
     return rows
+
+
+def robustness_check(predict: Predict, x_test: Images) -> dict[str, float]:
+    """Mean PSNR per suite condition on the first CHECK_IMAGES test digits: for tests to reproduce."""
+    checked = {}
+    for condition in SUITE:
+        target, corrupted = run_condition(condition, x_test[:CHECK_IMAGES][:CHECK_PER_CONDITION], SUITE_SEED)
+        checked[condition.name] = _mean_psnr(target, predict(corrupted))
+    return checked
+
+
+def anomaly_check(
+    score: Callable[[Images], npt.NDArray[np.float32]], x_test: Images, threshold: float
+) -> dict[str, Any]:
+    """The anomaly report on a small set from the first CHECK_IMAGES test digits: for tests to reproduce."""
+    from model.anomaly import evaluation_set, report
+
+    data = evaluation_set(x_test[:CHECK_IMAGES], "test", CHECK_PER_GROUP, ANOMALY_SEED)
+    return report(score(data.images), data, threshold)
+
+
+def _threshold(path: Path) -> float:
+    return float(json.loads((path / "metadata.json").read_text())["anomaly"]["threshold"])
 
 
 def _card_row(row: dict[str, Any], model: str) -> dict[str, Any]:
@@ -501,7 +527,11 @@ def main(argv: list[str] | None = None) -> int:
         for path, method in zip(model_dirs, models, strict=True):
             suite = [_card_row(row, method.name) for row in context["robustness"] or []]
             scored = anomaly[f"v{path.name}"].get("score") if f"v{path.name}" in anomaly else None
-            update_card(path, card_metrics(load_savedmodel(path), x_test), robustness=suite, anomaly_test=scored)
+            predict = load_savedmodel(path)
+            evaluation = card_metrics(predict, x_test) | {"robustness_check": robustness_check(predict, x_test)}
+            scorer = load_scorer(path)
+            check = None if scorer is None else anomaly_check(scorer, x_test, _threshold(path))
+            update_card(path, evaluation, robustness=suite, anomaly_test=scored, anomaly_check=check)
     return 0
 
 

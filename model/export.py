@@ -100,7 +100,7 @@ def export_run(out: Path, mnist: Mnist, scorer_dir: Path | None = None) -> None:
     """
     from model.architectures import ARCHITECTURES
     from model.data import add_noise
-    from model.evaluate import TEST_NOISE_SEED, card_metrics
+    from model.evaluate import TEST_NOISE_SEED, card_metrics, robustness_check
     from model.figures import denoising_rows, save_loss_curves, save_samples
 
     training = json.loads((out / RUN_FILE).read_text())
@@ -111,6 +111,7 @@ def export_run(out: Path, mnist: Mnist, scorer_dir: Path | None = None) -> None:
         return np.asarray(model.predict(images, batch_size=512, verbose=0))
 
     evaluation = card_metrics(predict, mnist.x_test)
+    evaluation["robustness_check"] = robustness_check(predict, mnist.x_test)
     save_loss_curves(training["history"], out / "loss.png", title=f"{training['arch']}: binary cross-entropy")
     digits = mnist.x_test[:10]
     save_samples(denoising_rows(predict, digits, add_noise(digits, 0.5, TEST_NOISE_SEED)), out / "samples.png")
@@ -122,7 +123,7 @@ def export_run(out: Path, mnist: Mnist, scorer_dir: Path | None = None) -> None:
 def _scorer_and_card(scorer_dir: Path, mnist: Mnist) -> tuple[keras.Model, dict[str, Any]]:
     """The trained scorer and the card's anomaly section: its threshold, validation and test reports."""
     from model.anomaly import SCORER_FILE, anomaly_scores, build_scorer, evaluation_set, report
-    from model.evaluate import ANOMALY_SEED
+    from model.evaluate import ANOMALY_SEED, anomaly_check
 
     record = json.loads((scorer_dir / "scorer.json").read_text())
     scorer = build_scorer()
@@ -136,6 +137,11 @@ def _scorer_and_card(scorer_dir: Path, mnist: Mnist) -> tuple[keras.Model, dict[
         "training": {key: record[key] for key in ("command", "epochs", "batches_per_epoch", "seed")},
         "validation": record["validation"],
         "test": report(scores, test, record["threshold"]),
+        "check": anomaly_check(
+            lambda x: anomaly_scores(lambda y: scorer(y, training=False), x).astype(np.float32),
+            mnist.x_test,
+            record["threshold"],
+        ),
     }
     return scorer, anomaly
 
@@ -145,6 +151,7 @@ def update_card(
     evaluation: dict[str, Any],
     robustness: list[dict[str, Any]] | None = None,
     anomaly_test: dict[str, Any] | None = None,
+    anomaly_check: dict[str, Any] | None = None,
 ) -> None:
     """Replace the measured sections of an exported model's card (``model.evaluate --update-card``)."""
     card = json.loads((out / CARD_FILE).read_text())
@@ -153,6 +160,8 @@ def update_card(
         card["robustness"] = robustness
     if anomaly_test and "anomaly" in card:
         card["anomaly"]["test"] = anomaly_test
+    if anomaly_check and "anomaly" in card:
+        card["anomaly"]["check"] = anomaly_check
     (out / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")
     (out / "MODEL_CARD.md").write_text(render_card(card))
 

@@ -1,0 +1,104 @@
+"""A worker killed under load: how many requests fail, and with what.
+
+    python -m bench.crash            # writes docs/crash.json and prints a summary
+
+Runs the service as ``make run`` does (two uvicorn workers), drives it with wrk at 32 clients
+for 20 s, and ``kill -9``s one worker 6 s in. uvicorn starts a replacement, which loads
+TensorFlow while the survivor serves alone. Counted from the service's own metrics: answers 503
+(``overloaded``, from the in-flight limit) during the run; from wrk: connections that failed
+(the killed worker's own).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from bench.run import ROOT, payloads, serve, wrk
+
+PORT = 8191
+CLIENTS = 32
+DURATION_S = 20
+KILL_AT_S = 6
+
+
+def shed_and_503(port: int) -> tuple[float, float]:
+    """(requests shed by the in-flight limit, 503 answers on /denoise) so far, from /metrics."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    shed = sum(float(v) for v in re.findall(r"^http_requests_shed_total\S* (\S+)$", text, re.MULTILINE))
+    errors = sum(
+        float(v)
+        for v in re.findall(r'^http_requests_total\{[^}]*route="/denoise"[^}]*status="503"[^}]*\} (\S+)$', text, re.M)
+    )
+    return shed, errors
+
+
+def workers(master: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True, check=False).stdout
+    return [int(pid) for pid in out.split()]
+
+
+def uvicorn_master(group_leader: int) -> int:
+    """The uvicorn process under ``make run``'s shell (the one whose children are the workers)."""
+    out = subprocess.run(["pgrep", "-f", "-g", str(group_leader), "uvicorn"], capture_output=True, text=True).stdout
+    candidates = [int(pid) for pid in out.split()]
+    return next(pid for pid in candidates if len(workers(pid)) >= 2)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.crash", description=__doc__.splitlines()[0])
+    parser.add_argument("--json", type=Path, default=ROOT / "docs" / "crash.json")
+    args = parser.parse_args(argv)
+    body_bytes, _ = payloads(1)["png28"]
+    with tempfile.TemporaryDirectory() as scratch:
+        body = Path(scratch) / "body"
+        body.write_bytes(body_bytes)
+        command = ["make", "run", f"PORT={PORT}", "WORKERS=2"]
+        with serve("make run", command, PORT, "/readyz", Path(scratch) / "server.log") as server:
+            master = uvicorn_master(server.process.pid)
+            time.sleep(3)  # both workers ready: readyz answered by one of them
+            before = shed_and_503(PORT)
+            killed: list[int] = []
+
+            def kill_one() -> None:
+                time.sleep(KILL_AT_S)
+                victim = workers(master)[0]
+                subprocess.run(["kill", "-9", str(victim)], check=True)
+                killed.append(victim)
+
+            killer = threading.Thread(target=kill_one)
+            killer.start()
+            result = wrk(PORT, "/denoise", body, CLIENTS, DURATION_S)
+            killer.join()
+            after = shed_and_503(PORT)
+            replaced = len(workers(master)) == 2
+    report: dict[str, Any] = {
+        "command": "python -m bench.crash",
+        "clients": CLIENTS,
+        "duration_s": DURATION_S,
+        "killed_worker_at_s": KILL_AT_S,
+        "requests": result["requests"],
+        "requests_per_s": round(result["requests"] / (result["duration_us"] / 1e6), 1),
+        "non2xx": result["non2xx"],
+        "answers_503": int(after[0] - before[0] + after[1] - before[1]),
+        "socket_errors": {k: result[k] for k in ("connect_errors", "read_errors", "write_errors", "timeouts")},
+        "p99_ms": round(result["p99_us"] / 1000, 1),
+        "worker_replaced": replaced,
+    }
+    args.json.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
