@@ -8,7 +8,7 @@ PORT   ?= 8000
 WORKERS ?= 2
 DATA   ?= ../shared/data/mnist.npz
 
-.PHONY: run test lint typecheck pytest container-lint train evaluate bench screenshots clean
+.PHONY: run test lint typecheck pytest container-lint deploy-lint train evaluate bench screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,7 @@ run: $(VENV)/.runtime
 	PROMETHEUS_MULTIPROC_DIR=$$(mktemp -d) $(BIN)/uvicorn --factory app.main:create_app --host $(HOST) --port $(PORT) --workers $(WORKERS) \
 		--loop uvloop --http httptools --no-access-log --timeout-graceful-shutdown 20
 
-test: lint typecheck container-lint pytest
+test: lint typecheck container-lint deploy-lint pytest
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
@@ -40,6 +40,11 @@ typecheck: $(VENV)/.dev
 container-lint: $(VENV)/.dev
 	$(BIN)/hadolint Dockerfile
 	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
+
+# Kubernetes manifests (kustomize, schemas), Prometheus rules, HAProxy configuration; needs
+# kubectl, promtool and haproxy (Debian packages kubectl, prometheus, haproxy).
+deploy-lint: $(VENV)/.dev
+	tools/check-deploy.sh
 
 pytest: $(VENV)/.dev
 	$(BIN)/pytest

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from app.settings import DEFAULT_MODEL_DIR
@@ -39,3 +41,14 @@ def test_the_highest_integer_version_is_served(tmp_path: Path, make_client: Clie
     with make_client(model_dir=tmp_path) as client:
         assert client.get("/readyz").json()["model_version"] == 10
         assert client.get("/model").json()["path"] == str(tmp_path / "10")
+
+
+def test_metrics_pass_promtool(client: TestClient) -> None:
+    """What Prometheus scrapes is well-formed: promtool check metrics (Debian's prometheus package)."""
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool is not installed (apt-get install prometheus); .ci/run installs it")
+    client.post("/denoise", files={"file": ("x.png", b"not an image", "image/png")})  # some series
+    exposition = client.get("/metrics").content
+    checked = subprocess.run([promtool, "check", "metrics"], input=exposition, capture_output=True, check=False)
+    assert checked.returncode == 0, checked.stdout.decode() + checked.stderr.decode()

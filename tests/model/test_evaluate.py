@@ -2,15 +2,38 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
-from model.evaluate import CHECK_IMAGES, MODELS_ROOT, SUITE_BASELINES, check_metrics, load_savedmodel, main
+from model.evaluate import (
+    CHECK_IMAGES,
+    MODELS_ROOT,
+    SUITE_BASELINES,
+    anomaly_check,
+    check_metrics,
+    load_savedmodel,
+    load_scorer,
+    main,
+    robustness_check,
+)
 from model.shifts import SUITE
 from tests.images import SAMPLE
 
 COMMITTED = sorted(p for p in MODELS_ROOT.iterdir() if p.name.isdigit())
+SERVED = max(COMMITTED, key=lambda p: int(p.name))
+
+
+def _card(path: Path) -> dict[str, Any]:
+    card: dict[str, Any] = json.loads((path / "metadata.json").read_text())
+    return card
+
+
+def _sample_digits() -> npt.NDArray[np.float32]:
+    with np.load(SAMPLE) as npz:
+        return np.asarray(npz["x_test"], dtype=np.float32)[..., np.newaxis] / 255.0
 
 
 def test_evaluation_on_a_subset_writes_the_table_and_json(tmp_path: Path) -> None:
@@ -96,3 +119,36 @@ def test_only_test_metrics_go_into_a_model_card(capsys: pytest.CaptureFixture[st
         main(["--data", str(SAMPLE), "--split", split, "--update-card"])
     assert exit_info.value.code == 2
     assert f"--update-card records test metrics: it does not go with --split {split}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("path", COMMITTED, ids=lambda p: f"v{p.name}")
+def test_committed_robustness_check_is_reproduced(path: Path) -> None:
+    recorded = _card(path)["evaluation"]["robustness_check"]
+    measured = robustness_check(load_savedmodel(path), _sample_digits())
+    assert set(measured) == set(recorded)
+    for condition, psnr_db in recorded.items():
+        assert measured[condition] == pytest.approx(psnr_db, abs=0.05), condition
+
+
+def test_the_served_models_anomaly_check_is_reproduced() -> None:
+    anomaly = _card(SERVED)["anomaly"]
+    scorer = load_scorer(SERVED)
+    assert scorer is not None, "the served model has no score endpoint"
+    measured = anomaly_check(scorer, _sample_digits(), anomaly["threshold"])
+    recorded = anomaly["check"]
+    assert measured["roc_auc"] == pytest.approx(recorded["roc_auc"], abs=0.005)
+    assert measured["digits_flagged"] == pytest.approx(recorded["digits_flagged"], abs=0.01)
+    assert measured["non_digits_flagged"] == pytest.approx(recorded["non_digits_flagged"], abs=0.01)
+
+
+def test_the_served_model_meets_its_targets_on_its_card() -> None:
+    """The issue's targets, as the card records them from the full test evaluation."""
+    card = _card(SERVED)
+    assert card["evaluation"]["noise_0.5"]["psnr_db"] >= 21.5
+    assert card["anomaly"]["test"]["roc_auc"] >= 0.97
+    seed = _card(min(COMMITTED, key=lambda p: int(p.name)))
+    assert seed["architecture"] == "seed"
+    ours = {row["condition"]: row["psnr_db"] for row in card["robustness"]}
+    theirs = {row["condition"]: row["psnr_db"] for row in seed["robustness"]}
+    assert set(ours) == set(theirs)
+    assert sum(ours.values()) / len(ours) >= sum(theirs.values()) / len(theirs) + 1.5
