@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 
 from app.errors import ProblemError
-from app.service import Service
+from app.service import ReadyService, Service
 from app.settings import Settings
 
 
@@ -21,10 +21,11 @@ async def get_service(request: Request) -> Service:
     return service
 
 
-async def get_ready_service(service: Annotated[Service, Depends(get_service)]) -> Service:
-    if not service.ready:
+async def get_ready_service(service: Annotated[Service, Depends(get_service)]) -> ReadyService:
+    ready = service.ready()
+    if ready is None:
         raise ProblemError(503, "not_ready", "the model is not loaded or the service is stopping", {"Retry-After": "5"})
-    return service
+    return ready
 
 
 async def get_settings(service: Annotated[Service, Depends(get_service)]) -> Settings:
@@ -53,5 +54,5 @@ async def require_api_key(
 
 
 ServiceDep = Annotated[Service, Depends(get_service)]
-ReadyServiceDep = Annotated[Service, Depends(get_ready_service)]
+ReadyServiceDep = Annotated[ReadyService, Depends(get_ready_service)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]

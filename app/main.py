@@ -51,8 +51,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except ModelLoadError as exc:
             log.critical("cannot start: %s", exc)
             raise
-        service.start(model)
-        app.state.example = await denoise.example_answer(service)
+        ready = service.start(model)
+        app.state.example = await denoise.example_answer(ready)
         if shared is not None:
             shared.serve()
         app.openapi_schema = None  # regenerated with that example

@@ -1,4 +1,4 @@
-"""The running service's state: settings, metrics, and once started, the model and its batcher."""
+"""The running service's state, and the ready service that routes are handed."""
 
 from __future__ import annotations
 
@@ -15,23 +15,53 @@ from app.observability import Metrics
 from app.settings import Settings
 
 
+@dataclass(frozen=True)
+class ReadyService:
+    """The service with its model loaded: what the routes that need the model are handed."""
+
+    settings: Settings
+    metrics: Metrics
+    model: Model
+    batcher: MicroBatcher
+
+    async def denoise(self, prepared: list[Prepared]) -> Inference:
+        """Run the model on prepared images, sharing model calls with concurrent requests."""
+        batch = np.stack([p.pixels for p in prepared])[..., np.newaxis]
+        try:
+            output = await asyncio.wait_for(self.batcher.submit(batch), self.settings.request_timeout_s)
+        except TimeoutError:
+            raise ProblemError(
+                503,
+                "timeout",
+                f"inference did not finish within {self.settings.request_timeout_s} s",
+                {"Retry-After": "1"},
+            ) from None
+        self.metrics.images.inc(len(prepared))
+        return output
+
+
 @dataclass
 class Service:
+    """The running service's state: settings and metrics, and once started, the model and batcher."""
+
     settings: Settings
     metrics: Metrics = field(default_factory=Metrics)
     model: Model | None = None
     batcher: MicroBatcher | None = None
     draining: bool = False
 
-    @property
-    def ready(self) -> bool:
-        return self.model is not None and self.batcher is not None and not self.draining
+    def ready(self) -> ReadyService | None:
+        """The service as the routes use it, or None before start and while stopping."""
+        if self.model is None or self.batcher is None or self.draining:
+            return None
+        return ReadyService(self.settings, self.metrics, self.model, self.batcher)
 
     @property
     def model_version(self) -> int | None:
         return self.model.version if self.model else None
 
-    def start(self, model: Model) -> None:
+    def start(self, model: Model) -> ReadyService:
+        """Start the batcher for ``model``: from now on the service is ready."""
         def counted(batch: Batch) -> Inference:
             try:
                 return model(batch)
@@ -48,24 +78,9 @@ class Service:
         self.batcher.start()
         self.model = model
         self.draining = False  # the same app may be started again after a stop (tests do)
+        return ReadyService(self.settings, self.metrics, model, self.batcher)
 
     def stop(self) -> None:
         self.draining = True
         if self.batcher is not None:
             self.batcher.stop()
-
-    async def denoise(self, prepared: list[Prepared]) -> Inference:
-        """Run the model on prepared images, sharing model calls with concurrent requests."""
-        assert self.batcher is not None, "routes take ReadyServiceDep, which answers 503 before start"
-        batch = np.stack([p.pixels for p in prepared])[..., np.newaxis]
-        try:
-            output = await asyncio.wait_for(self.batcher.submit(batch), self.settings.request_timeout_s)
-        except TimeoutError:
-            raise ProblemError(
-                503,
-                "timeout",
-                f"inference did not finish within {self.settings.request_timeout_s} s",
-                {"Retry-After": "1"},
-            ) from None
-        self.metrics.images.inc(len(prepared))
-        return output

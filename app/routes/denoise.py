@@ -30,7 +30,7 @@ from app.imaging import (
 from app.inference import Inference
 from app.openapi import DENOISE_ERRORS
 from app.schemas import BatchItem, BatchResult, DenoiseResult, DigitBox, ImageInfo, Problem, Timings
-from app.service import Service
+from app.service import ReadyService
 
 # The demo page's example digit; its answer from the served model is the OpenAPI example.
 EXAMPLE_UPLOAD = Path(__file__).resolve().parent.parent / "static" / "demo" / "example.png"
@@ -101,14 +101,13 @@ class _Outcome:
     """One denoised upload, ready to be answered as PNG or JSON."""
 
     def __init__(
-        self, service: Service, prepared: Prepared, output: Inference, size: OutputSize, timings: dict[str, float]
+        self, service: ReadyService, prepared: Prepared, output: Inference, size: OutputSize, timings: dict[str, float]
     ) -> None:
         started = time.perf_counter()
         denoised = output.denoised[0, ..., 0]
         self.prepared = prepared
         self.error = float(np.mean((prepared.pixels - denoised) ** 2))
         model = service.model
-        assert model is not None
         self.version = model.version
         self.threshold = model.anomaly_threshold
         # The score says whether the model's input looks like a digit; models without a scorer
@@ -158,7 +157,7 @@ class _Outcome:
         )
 
 
-async def _decode(service: Service, data: bytes, invert: Invert, fit: Fit) -> tuple[Prepared, float]:
+async def _decode(service: ReadyService, data: bytes, invert: Invert, fit: Fit) -> tuple[Prepared, float]:
     started = time.perf_counter()
     image = open_image(data, service.settings.max_image_pixels)  # the header only: cheap
     # Small images decode faster than a thread hand-off takes; large ones must not block the loop.
@@ -264,15 +263,15 @@ async def denoise_batch(
     outputs = await service.denoise(good) if good else Inference(np.empty((0, SIDE, SIDE, 1), np.float32), None)
     timings = {"decode_ms": decode_ms, "inference_ms": (time.perf_counter() - started) * 1000}
     results = await run_in_threadpool(_batch_items, service, files, decoded, outputs, size, timings)
-    assert service.model_version is not None
-    return BatchResult(model_version=service.model_version, results=results)
+    return BatchResult(model_version=service.model.version, results=results)
 
 
-async def example_answer(service: Service) -> dict[str, Any]:
+async def example_answer(service: ReadyService) -> dict[str, Any]:
     """The JSON answer to ``EXAMPLE_UPLOAD``, computed by the served model as a request would be."""
     prepared, decode_ms = await _decode(service, EXAMPLE_UPLOAD.read_bytes(), Invert.AUTO, Fit.STRETCH)
     started = time.perf_counter()
-    output = await service.denoise([prepared])
+    # Straight to the batcher: not a request, so not counted in the images denoised.
+    output = await service.batcher.submit(prepared.pixels[np.newaxis, ..., np.newaxis])
     timings = {"decode_ms": decode_ms, "inference_ms": (time.perf_counter() - started) * 1000}
     return _Outcome(service, prepared, output, OutputSize.SMALL, timings).result().model_dump(mode="json")
 
@@ -288,7 +287,7 @@ def _prepare_each(payloads: list[bytes], invert: Invert, fit: Fit, max_pixels: i
 
 
 def _batch_items(
-    service: Service,
+    service: ReadyService,
     files: list[UploadFile],
     decoded: list[Prepared | ImageError],
     outputs: Inference,

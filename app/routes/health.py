@@ -23,5 +23,4 @@ async def healthz() -> Health:
     responses=NOT_READY,
 )
 async def readyz(service: ReadyServiceDep) -> Readiness:
-    assert service.model_version is not None
-    return Readiness(model_version=service.model_version)
+    return Readiness(model_version=service.model.version)

@@ -20,7 +20,6 @@ router = APIRouter(tags=["operations"])
 )
 async def model_info(service: ReadyServiceDep) -> ModelInfo:
     model = service.model
-    assert model is not None
     card = model.card
     return ModelInfo(
         version=model.version,
