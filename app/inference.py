@@ -14,12 +14,12 @@ import numpy as np
 import numpy.typing as npt
 
 from app.framing import SIDE
+from model.card import CARD_FILE
 
 log = logging.getLogger(__name__)
 
 Batch = npt.NDArray[np.float32]  # (N, 28, 28, 1) in [0, 1]
 Scores = npt.NDArray[np.float32]  # (N,) anomaly scores in [0, 1]
-CARD_FILE = "metadata.json"
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,7 @@ class Service:
 
     def start(self, model: Model) -> ReadyService:
         """Start the batcher for ``model``: from now on the service is ready."""
+
         def counted(batch: Batch) -> Inference:
             try:
                 return model(batch)

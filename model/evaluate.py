@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from model.card import read_card, update_card
 from model.data import (
     TRAINING_SEED,
     VALIDATION_FRACTION,
@@ -188,7 +189,7 @@ def load_savedmodel(path: Path) -> Predict:
 
 def model_method(path: Path) -> Method:
     predict = load_savedmodel(path)
-    card = json.loads((path / "metadata.json").read_text()) if (path / "metadata.json").is_file() else {}
+    card = read_card(path)
     name = f"v{path.name}" if path.name.isdigit() else path.name
     label = f"model {name} ({card.get('architecture', '?')})"
     where = os.path.relpath(path) if path.is_absolute() else str(path)
@@ -286,7 +287,7 @@ def anomaly_check(
 
 
 def _threshold(path: Path) -> float:
-    return float(json.loads((path / "metadata.json").read_text())["anomaly"]["threshold"])
+    return float(read_card(path)["anomaly"]["threshold"])
 
 
 def _card_row(row: dict[str, Any], model: str) -> dict[str, Any]:
@@ -314,7 +315,7 @@ def anomaly_evaluation(model_dirs: list[Path], x_test: Images, split: str, per_g
             "mse_roc_auc": round(roc_auc(mse(data.images, predict(data.images)), data.labels == 0), 4)
         }
         scorer = load_scorer(path)
-        card = json.loads((path / "metadata.json").read_text()) if (path / "metadata.json").is_file() else {}
+        card = read_card(path)
         if scorer is not None and "anomaly" in card:
             entry["score"] = report(scorer(data.images), data, float(card["anomaly"]["threshold"]))
         results["models"][f"v{path.name}"] = entry
@@ -521,8 +522,6 @@ def main(argv: list[str] | None = None) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"context": context, "rows": rows}, indent=2) + "\n")
     if args.update_card:
-        from model.export import update_card
-
         anomaly = context["anomaly"]["models"] if context["anomaly"] else {}
         for path, method in zip(model_dirs, models, strict=True):
             suite = [_card_row(row, method.name) for row in context["robustness"] or []]

@@ -20,12 +20,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from model.card import write_card
 from model.data import Mnist, load_mnist_or_report
+from model.evaluate import ANOMALY_SEED, TEST_NOISE_SEED, anomaly_check, card_metrics, robustness_check
 
 if TYPE_CHECKING:
     import keras
 
-CARD_FILE = "metadata.json"
 RUN_FILE = "training.json"  # what model.train records of a run, before export
 WEIGHTS_FILE = "model.weights.h5"  # the trained weights, for any Keras backend
 _LIBRARIES = ("tensorflow", "tensorflow-cpu", "keras", "numpy")
@@ -76,8 +77,7 @@ def export_model(
     }
     if anomaly is not None:
         card["anomaly"] = anomaly
-    (out / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")
-    (out / "MODEL_CARD.md").write_text(render_card(card))
+    write_card(out, card)
 
 
 def _export_with_scorer(model: keras.Model, scorer: keras.Model, out: Path) -> None:
@@ -100,7 +100,6 @@ def export_run(out: Path, mnist: Mnist, scorer_dir: Path | None = None) -> None:
     """
     from model.architectures import ARCHITECTURES
     from model.data import add_noise
-    from model.evaluate import TEST_NOISE_SEED, card_metrics, robustness_check
     from model.figures import denoising_rows, save_loss_curves, save_samples
 
     training = json.loads((out / RUN_FILE).read_text())
@@ -123,7 +122,6 @@ def export_run(out: Path, mnist: Mnist, scorer_dir: Path | None = None) -> None:
 def _scorer_and_card(scorer_dir: Path, mnist: Mnist) -> tuple[keras.Model, dict[str, Any]]:
     """The trained scorer and the card's anomaly section: its threshold, validation and test reports."""
     from model.anomaly import SCORER_FILE, anomaly_scores, build_scorer, evaluation_set, report
-    from model.evaluate import ANOMALY_SEED, anomaly_check
 
     record = json.loads((scorer_dir / "scorer.json").read_text())
     scorer = build_scorer()
@@ -144,125 +142,6 @@ def _scorer_and_card(scorer_dir: Path, mnist: Mnist) -> tuple[keras.Model, dict[
         ),
     }
     return scorer, anomaly
-
-
-def update_card(
-    out: Path,
-    evaluation: dict[str, Any],
-    robustness: list[dict[str, Any]] | None = None,
-    anomaly_test: dict[str, Any] | None = None,
-    anomaly_check: dict[str, Any] | None = None,
-) -> None:
-    """Replace the measured sections of an exported model's card (``model.evaluate --update-card``)."""
-    card = json.loads((out / CARD_FILE).read_text())
-    card["evaluation"] = evaluation
-    if robustness:
-        card["robustness"] = robustness
-    if anomaly_test and "anomaly" in card:
-        card["anomaly"]["test"] = anomaly_test
-    if anomaly_check and "anomaly" in card:
-        card["anomaly"]["check"] = anomaly_check
-    (out / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")
-    (out / "MODEL_CARD.md").write_text(render_card(card))
-
-
-def render_card(card: dict[str, Any]) -> str:
-    """A readable model card from the same dict as metadata.json."""
-    train, ev = card["training"], card["evaluation"]
-    lines = [
-        f"# Model card: {card['name']} v{card['version']}",
-        "",
-        f"Denoising autoencoder `{card['architecture']}`, {card['parameters']:,} parameters, "
-        "maps a noisy 28x28 grayscale digit (float32 in [0, 1], light on dark) to a clean one.",
-        "",
-        "## Training",
-        "",
-        f"- Command: `{train['command']}`",
-        f"- Optimizer {train['optimizer']} (lr {train['learning_rate']}), loss {train['loss']}, "
-        f"batch {train['batch_size']}, {train['epochs_run']} of {train['epochs_requested']} epochs "
-        f"(best: {train['best_epoch']}), {train['training_seconds']} s",
-        f"- Noise: {train['noise']}; seed {train['seed']}",
-        f"- Data: {train['data_source']}, sha256 `{train['data_sha256']}`; "
-        f"{train['train_images']} training / {train['validation_images']} validation images",
-        f"- Trained with Keras backend {train.get('backend', 'tensorflow')} on {train.get('device', 'cpu')}; "
-        f"exported with {', '.join(f'{k} {v}' for k, v in card['libraries'].items())}",
-        "",
-        "![loss curves](loss.png)",
-        "",
-        f"## Evaluation on {ev['test_images']} MNIST test digits (noise draw seed {ev['noise_seed']})",
-        "",
-        "| noise | noisy input PSNR (dB) | PSNR (dB) | SSIM | MSE |",
-        "|---|---|---|---|---|",
-    ]
-    for key, row in ev.items():
-        if key.startswith("noise_") and isinstance(row, dict):
-            lines.append(
-                f"| {key.removeprefix('noise_')} | {row['noisy_input_psnr_db']} | {row['psnr_db']} "
-                f"| {row['ssim']} | {row['mse']} |"
-            )
-    lines += [
-        "",
-        "Reconstruction error (MSE between input and output):",
-        "",
-        "| input | p50 | p95 | p99 |",
-        "|---|---|---|---|",
-    ]
-    for name, pct in ev["reconstruction_error"].items():
-        lines.append(f"| {name} | {pct['p50']} | {pct['p95']} | {pct['p99']} |")
-    check = ev.get("check", {})
-    lines += _robustness_lines(card.get("robustness", [])) + _anomaly_lines(card.get("anomaly"))
-    lines += [
-        "",
-        f"Input-output MSE p99 on noisy digits (the flag's rule for models without a score): {ev['anomaly_threshold']}",
-        "",
-        f"Reproducibility check (first {check.get('images')} test digits, noise 0.5): "
-        f"PSNR {check.get('psnr_db')} dB, SSIM {check.get('ssim')}, MSE {check.get('mse')}",
-        "",
-        "![samples](samples.png)",
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def _robustness_lines(rows: list[dict[str, Any]]) -> list[str]:
-    if not rows:
-        return []
-    lines = [
-        "",
-        f"## Robustness suite ({rows[0]['images']} test digits per condition; model/shifts.py)",
-        "",
-        "| condition | noisy input PSNR (dB) | best classic (dB) | this model (dB) |",
-        "|---|---|---|---|",
-    ]
-    for row in rows:
-        best = row["best_classic"]
-        lines.append(
-            f"| {row['condition']} | {row['noisy_input']} | {best['psnr_db']} ({best['method']}) | {row['psnr_db']} |"
-        )
-    mean = sum(row["psnr_db"] for row in rows) / len(rows)
-    lines.append(f"| mean of {len(rows)} conditions | | | {mean:.3f} |")
-    return lines
-
-
-def _anomaly_lines(anomaly: dict[str, Any] | None) -> list[str]:
-    if not anomaly:
-        return []
-    lines = [
-        "",
-        "## Anomaly score",
-        "",
-        f"- Score: {anomaly['score']}",
-        f"- Flag: {anomaly['flag']} (threshold {anomaly['threshold']:.4f})",
-        "",
-        "| split | ROC AUC | digits flagged | non-digits flagged |",
-        "|---|---|---|---|",
-    ]
-    for split in ("validation", "test"):
-        rep = anomaly[split]
-        lines.append(f"| {split} | {rep['roc_auc']} | {rep['digits_flagged']:.1%} | {rep['non_digits_flagged']:.1%} |")
-    lines += ["", "Flagged on the test evaluation, by group:", "", "| group | flagged |", "|---|---|"]
-    lines += [f"| {group} | {share:.1%} |" for group, share in anomaly["test"]["flagged_by_group"].items()]
-    return lines
 
 
 def main(argv: list[str] | None = None) -> int:

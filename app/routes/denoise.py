@@ -28,6 +28,7 @@ from app.imaging import (
     prepare,
 )
 from app.inference import Inference
+from app.negotiation import prefers
 from app.openapi import DENOISE_ERRORS
 from app.schemas import BatchItem, BatchResult, DenoiseResult, DigitBox, ImageInfo, Problem, Timings
 from app.service import ReadyService
@@ -76,25 +77,6 @@ JSON_EXAMPLE = {
     "timings": {"decode_ms": 1.9, "inference_ms": 1.2, "encode_ms": 0.05},
     "digit_box": {"x": 281, "y": 143, "width": 61, "height": 92},
 }
-
-
-def _wants_json(accept: str | None) -> bool:
-    """Content negotiation between image/png (the default) and application/json, by q-value."""
-    if not accept:
-        return False
-    best: dict[str, float] = {}
-    for item in accept.split(","):
-        media, *params = (part.strip() for part in item.split(";"))
-        q = 1.0
-        for param in params:
-            if param.startswith("q="):
-                try:
-                    q = float(param[2:])
-                except ValueError:
-                    q = 0.0
-        best[media.lower()] = max(q, best.get(media.lower(), 0.0))
-    png = best.get(PNG, best.get("image/*", best.get("*/*", 0.0)))
-    return best.get(JSON, 0.0) > png
 
 
 class _Outcome:
@@ -232,7 +214,7 @@ async def denoise(
         outcome = await run_in_threadpool(_Outcome, service, prepared, output, size, timings)
     else:
         outcome = _Outcome(service, prepared, output, size, timings)
-    if _wants_json(accept):
+    if prefers(accept, JSON, over=PNG):
         return Response(outcome.result().model_dump_json(), media_type=JSON, headers=outcome.headers())
     return Response(outcome.png, media_type=PNG, headers=outcome.headers())
 
@@ -258,9 +240,9 @@ async def denoise_batch(
     started = time.perf_counter()
     decoded = await run_in_threadpool(_prepare_each, payloads, invert, fit, service.settings.max_image_pixels)
     decode_ms = (time.perf_counter() - started) * 1000 / len(files)
-    good = [item for item in decoded if isinstance(item, Prepared)]
+    readable = [item for item in decoded if isinstance(item, Prepared)]
     started = time.perf_counter()
-    outputs = await service.denoise(good) if good else Inference(np.empty((0, SIDE, SIDE, 1), np.float32), None)
+    outputs = await service.denoise(readable) if readable else Inference(np.empty((0, SIDE, SIDE, 1), np.float32), None)
     timings = {"decode_ms": decode_ms, "inference_ms": (time.perf_counter() - started) * 1000}
     results = await run_in_threadpool(_batch_items, service, files, decoded, outputs, size, timings)
     return BatchResult(model_version=service.model.version, results=results)

@@ -1,0 +1,147 @@
+"""The model card: metadata.json beside each exported SavedModel, and its readable MODEL_CARD.md.
+
+One module reads, writes and renders it, so that export, evaluation and the service agree on
+where it lives and what it holds.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+CARD_FILE = "metadata.json"
+CARD_MARKDOWN = "MODEL_CARD.md"
+
+
+def read_card(version_dir: Path) -> dict[str, Any]:
+    """The card of an exported version; empty when it has none."""
+    path = version_dir / CARD_FILE
+    if not path.is_file():
+        return {}
+    card: dict[str, Any] = json.loads(path.read_text())
+    return card
+
+
+def write_card(version_dir: Path, card: dict[str, Any]) -> None:
+    """metadata.json and MODEL_CARD.md, from the same dict."""
+    (version_dir / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")
+    (version_dir / CARD_MARKDOWN).write_text(render_card(card))
+
+
+def update_card(
+    out: Path,
+    evaluation: dict[str, Any],
+    robustness: list[dict[str, Any]] | None = None,
+    anomaly_test: dict[str, Any] | None = None,
+    anomaly_check: dict[str, Any] | None = None,
+) -> None:
+    """Replace the measured sections of an exported model's card (``model.evaluate --update-card``)."""
+    card = read_card(out)
+    card["evaluation"] = evaluation
+    if robustness:
+        card["robustness"] = robustness
+    if anomaly_test and "anomaly" in card:
+        card["anomaly"]["test"] = anomaly_test
+    if anomaly_check and "anomaly" in card:
+        card["anomaly"]["check"] = anomaly_check
+    write_card(out, card)
+
+
+def render_card(card: dict[str, Any]) -> str:
+    """A readable model card from the same dict as metadata.json."""
+    train, ev = card["training"], card["evaluation"]
+    lines = [
+        f"# Model card: {card['name']} v{card['version']}",
+        "",
+        f"Denoising autoencoder `{card['architecture']}`, {card['parameters']:,} parameters, "
+        "maps a noisy 28x28 grayscale digit (float32 in [0, 1], light on dark) to a clean one.",
+        "",
+        "## Training",
+        "",
+        f"- Command: `{train['command']}`",
+        f"- Optimizer {train['optimizer']} (lr {train['learning_rate']}), loss {train['loss']}, "
+        f"batch {train['batch_size']}, {train['epochs_run']} of {train['epochs_requested']} epochs "
+        f"(best: {train['best_epoch']}), {train['training_seconds']} s",
+        f"- Noise: {train['noise']}; seed {train['seed']}",
+        f"- Data: {train['data_source']}, sha256 `{train['data_sha256']}`; "
+        f"{train['train_images']} training / {train['validation_images']} validation images",
+        f"- Trained with Keras backend {train.get('backend', 'tensorflow')} on {train.get('device', 'cpu')}; "
+        f"exported with {', '.join(f'{k} {v}' for k, v in card['libraries'].items())}",
+        "",
+        "![loss curves](loss.png)",
+        "",
+        f"## Evaluation on {ev['test_images']} MNIST test digits (noise draw seed {ev['noise_seed']})",
+        "",
+        "| noise | noisy input PSNR (dB) | PSNR (dB) | SSIM | MSE |",
+        "|---|---|---|---|---|",
+    ]
+    for key, row in ev.items():
+        if key.startswith("noise_") and isinstance(row, dict):
+            lines.append(
+                f"| {key.removeprefix('noise_')} | {row['noisy_input_psnr_db']} | {row['psnr_db']} "
+                f"| {row['ssim']} | {row['mse']} |"
+            )
+    lines += [
+        "",
+        "Reconstruction error (MSE between input and output):",
+        "",
+        "| input | p50 | p95 | p99 |",
+        "|---|---|---|---|",
+    ]
+    for name, pct in ev["reconstruction_error"].items():
+        lines.append(f"| {name} | {pct['p50']} | {pct['p95']} | {pct['p99']} |")
+    check = ev.get("check", {})
+    lines += _robustness_lines(card.get("robustness", [])) + _anomaly_lines(card.get("anomaly"))
+    lines += [
+        "",
+        f"Input-output MSE p99 on noisy digits (the flag's rule for models without a score): {ev['anomaly_threshold']}",
+        "",
+        f"Reproducibility check (first {check.get('images')} test digits, noise 0.5): "
+        f"PSNR {check.get('psnr_db')} dB, SSIM {check.get('ssim')}, MSE {check.get('mse')}",
+        "",
+        "![samples](samples.png)",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _robustness_lines(rows: list[dict[str, Any]]) -> list[str]:
+    if not rows:
+        return []
+    lines = [
+        "",
+        f"## Robustness suite ({rows[0]['images']} test digits per condition; model/shifts.py)",
+        "",
+        "| condition | noisy input PSNR (dB) | best classic (dB) | this model (dB) |",
+        "|---|---|---|---|",
+    ]
+    for row in rows:
+        best = row["best_classic"]
+        lines.append(
+            f"| {row['condition']} | {row['noisy_input']} | {best['psnr_db']} ({best['method']}) | {row['psnr_db']} |"
+        )
+    mean = sum(row["psnr_db"] for row in rows) / len(rows)
+    lines.append(f"| mean of {len(rows)} conditions | | | {mean:.3f} |")
+    return lines
+
+
+def _anomaly_lines(anomaly: dict[str, Any] | None) -> list[str]:
+    if not anomaly:
+        return []
+    lines = [
+        "",
+        "## Anomaly score",
+        "",
+        f"- Score: {anomaly['score']}",
+        f"- Flag: {anomaly['flag']} (threshold {anomaly['threshold']:.4f})",
+        "",
+        "| split | ROC AUC | digits flagged | non-digits flagged |",
+        "|---|---|---|---|",
+    ]
+    for split in ("validation", "test"):
+        rep = anomaly[split]
+        lines.append(f"| {split} | {rep['roc_auc']} | {rep['digits_flagged']:.1%} | {rep['non_digits_flagged']:.1%} |")
+    lines += ["", "Flagged on the test evaluation, by group:", "", "| group | flagged |", "|---|---|"]
+    lines += [f"| {group} | {share:.1%} |" for group, share in anomaly["test"]["flagged_by_group"].items()]
+    return lines

@@ -1,0 +1,86 @@
+"""app/batching.py with a fake model: batches form under load, answers never mix, errors reach everyone."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import numpy as np
+import pytest
+
+from app.batching import MicroBatcher, Overloaded
+from app.inference import Batch, Inference
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def _images(value: float, n: int = 1) -> Batch:
+    return np.full((n, 28, 28, 1), value, dtype=np.float32)
+
+
+@pytest.mark.anyio
+async def test_concurrent_requests_share_calls_and_get_their_own_answers() -> None:
+    sizes: list[int] = []
+    gate = threading.Event()
+
+    def model(batch: Batch) -> Inference:
+        gate.wait(5)  # hold the first call so that the others queue up behind it
+        return Inference(batch * 2, batch[:, 0, 0, 0])
+
+    batcher = MicroBatcher(model, max_batch=64, max_queue_images=100, on_batch=sizes.append)
+    batcher.start()
+    try:
+        first = asyncio.ensure_future(batcher.submit(_images(0.0)))
+        await asyncio.sleep(0.05)
+        rest = [asyncio.ensure_future(batcher.submit(_images(i / 10, n=1 + i % 3))) for i in range(1, 8)]
+        await asyncio.sleep(0.05)
+        gate.set()
+        answers = await asyncio.gather(first, *rest)
+    finally:
+        batcher.stop()
+    assert sizes[0] == 1
+    assert len(sizes) == 2  # the seven waiting requests went in one call
+    for i, answer in enumerate(answers):
+        assert answer.scores is not None
+        np.testing.assert_allclose(answer.denoised, 2 * i / 10)
+        np.testing.assert_allclose(answer.scores, i / 10)
+
+
+@pytest.mark.anyio
+async def test_a_full_queue_is_overloaded() -> None:
+    gate = threading.Event()
+
+    def model(batch: Batch) -> Inference:
+        gate.wait(5)
+        return Inference(batch, None)
+
+    batcher = MicroBatcher(model, max_batch=4, max_queue_images=3)
+    batcher.start()
+    try:
+        running = asyncio.ensure_future(batcher.submit(_images(0.0)))  # the call the gate holds
+        await asyncio.sleep(0.05)
+        waiting = [running, *(asyncio.ensure_future(batcher.submit(_images(0.0))) for _ in range(3))]
+        await asyncio.sleep(0.05)
+        with pytest.raises(Overloaded, match="limit is 3"):
+            await batcher.submit(_images(0.0))
+        gate.set()
+        await asyncio.gather(*waiting)
+    finally:
+        batcher.stop()
+
+
+@pytest.mark.anyio
+async def test_a_model_that_returns_the_wrong_count_fails_every_request_clearly() -> None:
+    def broken(batch: Batch) -> Inference:
+        return Inference(batch[:1], None)
+
+    batcher = MicroBatcher(broken, max_batch=8, max_queue_images=8)
+    batcher.start()
+    try:
+        with pytest.raises(RuntimeError, match="returned 1 images for a batch of 3"):
+            await batcher.submit(_images(0.0, n=3))
+    finally:
+        batcher.stop()

@@ -1,0 +1,77 @@
+"""app/imaging.py on its own: format sniffing, header checks, polarity, sizes, PNG encoding."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from app.imaging import (
+    Fit,
+    ImageError,
+    Invert,
+    capped_size,
+    decode,
+    encode_png,
+    open_image,
+    sniff_format,
+)
+from tests.images import encode, mnist_digits, page_with_digit, png_header
+
+DIGIT = mnist_digits()[0]
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP"])
+def test_formats_are_told_by_their_bytes(fmt: str) -> None:
+    assert sniff_format(encode(Image.fromarray(DIGIT), fmt)) == fmt
+
+
+@pytest.mark.parametrize("data", [b"%PDF-1.7", b"<svg", b"", b"GIF8"])
+def test_other_bytes_are_no_format(data: bytes) -> None:
+    assert sniff_format(data) is None
+
+
+def test_too_many_pixels_is_refused_from_the_header() -> None:
+    with pytest.raises(ImageError) as refused:
+        open_image(png_header(9_000, 9_000), max_pixels=1_000_000)
+    assert refused.value.code == "too_many_pixels"
+    assert "9000x9000" in refused.value.message
+
+
+def test_decode_gives_the_model_input_in_mnist_polarity() -> None:
+    light_on_dark = decode(encode(Image.fromarray(DIGIT), "PNG"), Invert.AUTO, 10**7)
+    dark_on_light = decode(encode(Image.fromarray(255 - DIGIT), "PNG"), Invert.AUTO, 10**7)
+    assert light_on_dark.pixels.shape == (28, 28)
+    assert not light_on_dark.inverted
+    assert dark_on_light.inverted
+    np.testing.assert_allclose(light_on_dark.pixels, dark_on_light.pixels, atol=1e-6)
+    assert light_on_dark.framing is None
+
+
+def test_decode_with_fit_digit_frames_the_page() -> None:
+    page, _ = page_with_digit(DIGIT)
+    prepared = decode(encode(Image.fromarray(page), "PNG"), Invert.AUTO, 10**7, Fit.DIGIT)
+    assert prepared.framing is not None
+    assert prepared.size == (320, 240)
+    with pytest.raises(ImageError, match="no digit"):
+        decode(encode(Image.new("L", (320, 240), 255), "PNG"), Invert.AUTO, 10**7, Fit.DIGIT)
+
+
+def test_encode_png_keeps_the_polarity_and_scales() -> None:
+    pixels = (DIGIT / 255.0).astype(np.float32)
+    same = Image.open(io.BytesIO(encode_png(pixels, inverted=False)))
+    flipped = Image.open(io.BytesIO(encode_png(pixels, inverted=True, size=(56, 84))))
+    assert same.size == (28, 28)
+    assert flipped.size == (56, 84)
+    assert np.asarray(same).max() > 200
+    assert np.median(np.asarray(flipped)) > 200  # paper back to white
+
+
+@pytest.mark.parametrize(
+    ("size", "cap", "expected"),
+    [((100, 50), 200, (100, 50)), ((4000, 1000), 2048, (2048, 512)), ((1, 9000), 90, (1, 90))],
+)
+def test_capped_size_keeps_the_aspect(size: tuple[int, int], cap: int, expected: tuple[int, int]) -> None:
+    assert capped_size(size, cap) == expected
