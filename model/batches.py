@@ -30,6 +30,7 @@ class NoisyBatches(keras.utils.PyDataset):  # type: ignore[misc]
         fixed_noise: float | None = None,
         noise_range: tuple[float, float] | None = None,
         augmented: bool = False,
+        plain_share: float = 0.0,
     ) -> None:
         super().__init__()
         if (fixed_noise is None) == (noise_range is None):
@@ -37,6 +38,7 @@ class NoisyBatches(keras.utils.PyDataset):  # type: ignore[misc]
         if augmented and fixed_noise is not None:
             raise ValueError("augmentation draws its noise afresh: it needs noise_range, not fixed_noise")
         self.augmented = augmented
+        self.plain_share = plain_share  # of an augmented batch: MNIST's own digits, Gaussian noise only
         self.clean, self.batch_size, self.seed = clean, batch_size, seed
         self.fixed_noisy = None if fixed_noise is None else add_noise(clean, fixed_noise, seed)
         self.noise_range = noise_range or (0.0, 0.0)
@@ -54,10 +56,16 @@ class NoisyBatches(keras.utils.PyDataset):  # type: ignore[misc]
         rng = np.random.default_rng([self.seed, self.epoch, index])
         if self.augmented:
             targets, corrupted = augment(clean, rng)
+            plain = np.flatnonzero(rng.random(len(clean)) < self.plain_share)
+            targets[plain] = clean[plain]
+            corrupted[plain] = self._gaussian(clean[plain], rng)
             return corrupted, targets
+        return self._gaussian(clean, rng), clean
+
+    def _gaussian(self, clean: FloatImages, rng: np.random.Generator) -> FloatImages:
         factor = rng.uniform(*self.noise_range, size=(len(clean), 1, 1, 1)).astype(np.float32)
         noisy = clean + factor * rng.standard_normal(clean.shape, dtype=np.float32)
-        return np.clip(noisy, 0.0, 1.0), clean
+        return np.clip(noisy, 0.0, 1.0)
 
     def on_epoch_end(self) -> None:
         self.epoch += 1

@@ -81,11 +81,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="shape and noise shifts of every kind, drawn afresh each batch (model/shifts.py; not for the seed recipe)",
     )
     parser.add_argument(
+        "--plain-share",
+        type=float,
+        default=0.0,
+        help="with --augment: the share of each batch left as MNIST with Gaussian noise only",
+    )
+    parser.add_argument(
         "--init-from",
         type=Path,
         default=None,
         metavar="SAVEDMODEL",
-        help="start from the weights of an exported version of the same --arch (fine-tuning)",
+        help="start from the weights of a run or an exported version of the same --arch (fine-tuning)",
     )
     parser.add_argument("--learning-rate", type=float, default=None, help="instead of the recipe's")
     parser.add_argument("--seed", type=int, default=TRAINING_SEED)
@@ -137,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         fixed_noise=fixed_noise,
         noise_range=recipe.noise_range,
         augmented=args.augment,
+        plain_share=args.plain_share,
     )
 
     model = ARCHITECTURES[args.arch]()
@@ -172,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
         "best_epoch": int(np.argmin(history.history["val_loss"])) + 1,
         "batch_size": args.batch_size,
         "noise_factor": args.noise_factor,
-        "noise": _noise_description(recipe, args.augment),
+        "noise": _noise_description(recipe, args.augment)
+        + (f"; {args.plain_share:.0%} of each batch plain MNIST with Gaussian noise" if args.plain_share else ""),
         "seed": args.seed,
         "initial_weights": str(args.init_from) if args.init_from else "random",
         "train_images": len(x_fit),
@@ -198,10 +206,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _load_saved_weights(model: keras.Model, path: Path) -> None:
-    """Copy the variables of an exported SavedModel of the same design into ``model``, in order.
+    """Start from a run's weights file, or copy an exported SavedModel's variables, in order.
 
     In order, not by name: Keras numbers layer names per process (conv2d_5 in a second model).
     """
+    if (path / WEIGHTS_FILE).is_file():  # a training run's own weights
+        model.load_weights(path / WEIGHTS_FILE)
+        return
     import tensorflow as tf
 
     saved = tf.saved_model.load(str(path)).variables
