@@ -211,7 +211,10 @@ def _load_saved_weights(model: keras.Model, path: Path) -> None:
     In order, not by name: Keras numbers layer names per process (conv2d_5 in a second model).
     """
     if (path / WEIGHTS_FILE).is_file():  # a training run's own weights
-        model.load_weights(path / WEIGHTS_FILE)
+        try:
+            model.load_weights(path / WEIGHTS_FILE)
+        except ValueError as exc:  # Keras: shapes that do not match
+            raise SystemExit(f"--init-from {str(path)!r} does not hold the weights of {model.name!r}") from exc
         return
     import tensorflow as tf
 
