@@ -45,19 +45,10 @@ class DeclaredLengthLimit:
 class InFlightLimit:
     """At most ``limit`` denoise requests in progress; beyond that, 503 with Retry-After at once.
 
-    Bounds memory (each request holds its upload) and latency (no unbounded backlog), and leaves
-    health, readiness and metrics answering under any load. With ``shared``, the limit holds for
-    all workers together: connections spread unevenly over workers (12 and 20 of 32 is common),
-    and a per-worker limit would turn requests away from one worker while the other has room.
-    But once the service is full (a request found the limit reached in the last ``full_for``
-    seconds), each worker also keeps to its share of the limit: left to chance, one worker holds
-    more of the requests in progress than the other, and its answers take longer.
-
-    Under overload most requests are rejections, and every CPU-second they take is one the served
-    requests lose: so this sits outside every other middleware and answers with bytes rendered
-    once, with no access-log line (``on_shed`` counts them, and a warning per ``report_every``
-    seconds says how many), and closes the connection: the client reconnects, and the kernel
-    hands the new connection to whichever worker accepts first, the least busy one.
+    Bounds memory and latency under overload, counted across workers (``shared``), each keeping to
+    its share once the service is full; rejections are pre-rendered and close the connection
+    because they must cost far less than service. The measurements behind each choice:
+    docs/performance.md, "Overload".
     """
 
     def __init__(

@@ -9,6 +9,7 @@ import re
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
@@ -104,10 +105,10 @@ def configure_logging(level: str) -> None:
 class RequestMiddleware:
     """Request id, access log line and request metrics for every HTTP request."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics, model_version: Any) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, model_version: Callable[[], int | None]) -> None:
         self.app = app
         self.metrics = metrics
-        self.model_version = model_version  # a callable: the version is only known after startup
+        self.model_version = model_version  # called per request: the version is only known after startup
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
