@@ -99,6 +99,8 @@ class _Found:
     shading: Pixels | float  # uneven light: the paper's departure from its level (0: even)
     paper: float  # the page's paper level outside the box (a median: noise does not bias it)
     ink: float  # the ink's level in the digit's strokes (likewise)
+    mean_paper: float  # the paper as area-averaged pixels see it (clipped noise raises it)
+    mean_gain: float  # how far smoothed ink stands above that
 
 
 def frame_digit(ink: Pixels, page_size: tuple[int, int]) -> tuple[Pixels, Framing]:
@@ -126,10 +128,14 @@ def frame_digit(ink: Pixels, page_size: tuple[int, int]) -> tuple[Pixels, Framin
             # An MNIST-shaped upload, centred within what noise lets the centre of mass tell:
             # left as it is (moving it by the noisy centre of mass cost 0.3 dB on noisy MNIST digits).
             left = top = 0.0
-    # Paper to 0 and ink to 1, from medians: the identity for a page already at those levels, so
-    # the model sees the noise it was trained on, not a stretched or shifted copy of it.
-    # Clipped after resampling, so that the paper's noise averages out as it does in training.
-    normalised = (ink - found.shading - found.paper) / max(found.ink - found.paper, MIN_CONTRAST)
+    if snapped:
+        # Paper to 0 and ink to 1, from medians: the identity for a page already at those levels,
+        # so the model sees the noise it was trained on, not a stretched or shifted copy of it.
+        normalised = (ink - found.shading - found.paper) / max(found.ink - found.paper, MIN_CONTRAST)
+    else:
+        # Reduced by area-averaging, the paper's clipped noise averages to a grey above the
+        # paper: that grey is what goes to 0 (measured on the pages: docs/framing.md).
+        normalised = (ink - found.shading - found.mean_paper) / max(found.mean_gain, MIN_CONTRAST)
     frame = np.clip(_resample(normalised, (left, top, left + SIDE / scale, top + SIDE / scale)), 0.0, 1.0)
     box = Box(
         x=math.floor(x0 * upscale),
@@ -225,7 +231,15 @@ def _find(ink: Pixels) -> _Found:
         # White paper and black ink as far as noise lets a median tell (noise clipped at white
         # puts half the paper pixels at exactly white, and any ink sample tips the median off it).
         paper, ink_level = 0.0, 1.0
-    return _Found(bounds=bounds, centre=centre, shading=shading, paper=paper, ink=ink_level)
+    return _Found(
+        bounds=bounds,
+        centre=centre,
+        shading=shading,
+        paper=paper,
+        ink=ink_level,
+        mean_paper=float(base),
+        mean_gain=gain,
+    )
 
 
 def _paper_level(ink: Pixels, bounds: tuple[float, float, float, float], fallback: float) -> float:
