@@ -44,7 +44,8 @@ def shed_and_503(port: int) -> tuple[float, float]:
 
 
 def workers(master: int) -> list[int]:
-    out = subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True, check=False).stdout
+    """uvicorn's worker processes (multiprocessing spawns them; its resource tracker is not one)."""
+    out = subprocess.run(["pgrep", "-P", str(master), "-f", "spawn_main"], capture_output=True, text=True).stdout
     return [int(pid) for pid in out.split()]
 
 
@@ -81,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             result = wrk(PORT, "/denoise", body, CLIENTS, DURATION_S)
             killer.join()
             after = shed_and_503(PORT)
-            replaced = len(workers(master)) == 2
+            replaced = len(workers(master)) == 2 and killed[0] not in workers(master)
     report: dict[str, Any] = {
         "command": "python -m bench.crash",
         "clients": CLIENTS,
@@ -93,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         "answers_503": int(after[0] - before[0] + after[1] - before[1]),
         "socket_errors": {k: result[k] for k in ("connect_errors", "read_errors", "write_errors", "timeouts")},
         "p99_ms": round(result["p99_us"] / 1000, 1),
+        "killed_pid": killed[0] if killed else None,
         "worker_replaced": replaced,
     }
     args.json.write_text(json.dumps(report, indent=2) + "\n")
