@@ -131,12 +131,18 @@ def frame_digit(ink: Pixels, page_size: tuple[int, int]) -> tuple[Pixels, Framin
     if snapped:
         # Paper to 0 and ink to 1, from medians: the identity for a page already at those levels,
         # so the model sees the noise it was trained on, not a stretched or shifted copy of it.
-        normalised = (ink - found.shading - found.paper) / max(found.ink - found.paper, MIN_CONTRAST)
+        zero, one = found.paper, found.ink
     else:
         # Reduced by area-averaging, the paper's clipped noise averages to a grey above the
         # paper: that grey is what goes to 0 (measured on the pages: docs/framing.md).
-        normalised = (ink - found.shading - found.mean_paper) / max(found.mean_gain, MIN_CONTRAST)
-    frame = np.clip(_resample(normalised, (left, top, left + SIDE / scale, top + SIDE / scale)), 0.0, 1.0)
+        zero, one = found.mean_paper, found.mean_paper + found.mean_gain
+    # Levels are set on the 28x28 frame, not the page: resampling is linear, so it is the same,
+    # at a fraction of the work. Outside the page is paper.
+    region = (left, top, left + SIDE / scale, top + SIDE / scale)
+    raw = _resample(ink, region, fill=zero)
+    if not isinstance(found.shading, float):
+        raw = raw - _resample(found.shading, region, fill=0.0)
+    frame = np.clip((raw - zero) / max(one - zero, MIN_CONTRAST), 0.0, 1.0)
     box = Box(
         x=math.floor(x0 * upscale),
         y=math.floor(y0 * upscale),
@@ -301,8 +307,8 @@ def _digit_bounds(mask: npt.NDArray[np.bool_]) -> tuple[tuple[float, float, floa
     return (float(x0), float(y0), float(x1), float(y1)), int(sizes[largest])
 
 
-def _resample(values: Pixels, region: tuple[float, float, float, float]) -> Pixels:
-    """``region`` (x0, y0, x1, y1, may reach past the edges: paper there) resampled to 28x28.
+def _resample(values: Pixels, region: tuple[float, float, float, float], fill: float) -> Pixels:
+    """``region`` (x0, y0, x1, y1, may reach past the edges: ``fill`` there) resampled to 28x28.
 
     Reducing averages areas (Pillow's BOX filter), which is itself a good denoiser for a large
     digit; enlarging interpolates.
@@ -311,7 +317,7 @@ def _resample(values: Pixels, region: tuple[float, float, float, float]) -> Pixe
     x0, y0, x1, y1 = region
     ix0, iy0 = math.floor(x0), math.floor(y0)
     ix1, iy1 = math.ceil(x1), math.ceil(y1)
-    padded = np.zeros((iy1 - iy0, ix1 - ix0), dtype=np.float32)
+    padded = np.full((iy1 - iy0, ix1 - ix0), fill, dtype=np.float32)
     sx0, sy0 = max(ix0, 0), max(iy0, 0)
     sx1, sy1 = min(ix1, width), min(iy1, height)
     if sx1 > sx0 and sy1 > sy0:
