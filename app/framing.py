@@ -128,7 +128,6 @@ def frame_digit(ink: Pixels, page_size: tuple[int, int]) -> tuple[Pixels, Framin
             # An MNIST-shaped upload, centred within what noise lets the centre of mass tell:
             # left as it is (moving it by the noisy centre of mass cost 0.3 dB on noisy MNIST digits).
             left = top = 0.0
-    if snapped:
         # Paper to 0 and ink to 1, from medians: the identity for a page already at those levels,
         # so the model sees the noise it was trained on, not a stretched or shifted copy of it.
         zero, one = found.paper, found.ink

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Callable
@@ -14,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from app.framing import SIDE
-from model.card import CARD_FILE
+from model.card import CARD_FILE, read_card
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +119,7 @@ def load_model(model_dir: Path, intra_op_threads: int = 0) -> Model:
         )
     card_path = path / CARD_FILE
     try:
-        card = json.loads(card_path.read_text()) if card_path.is_file() else {}
+        card = read_card(path)
     except (OSError, ValueError) as exc:
         raise ModelLoadError(f"model card {str(card_path)!r} is not valid JSON: {exc}") from exc
     scorer = _scorer(loaded, path, card, tf)

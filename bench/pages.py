@@ -81,11 +81,6 @@ def encode(pixels: Floats, jpeg_quality: int | None) -> bytes:
     return buffer.getvalue()
 
 
-def read_png(data: bytes) -> Floats:
-    with Image.open(io.BytesIO(data), formats=["PNG"]) as image:
-        return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
-
-
 def psnr(reference: Floats, estimate: Floats) -> float:
     mse = float(np.mean((reference.astype(np.float64) - estimate) ** 2))
     return -10 * math.log10(max(mse, 1e-10))
@@ -107,7 +102,7 @@ def answer(model: Model, uploads: list[bytes], fit: Fit, original_size: bool) ->
         outputs = model(np.stack([p.pixels for p in prepared])[..., np.newaxis]).denoised[..., 0]
         for item, output in zip(prepared, outputs, strict=True):
             size = item.size if original_size else None
-            yield item, read_png(encode_png(output, item.inverted, size, item.framing))
+            yield item, read_upload(encode_png(output, item.inverted, size, item.framing))
 
 
 def score_pages(model: Model, digits: Floats, pages_per_condition: int, seed: int) -> list[dict[str, Any]]:
@@ -147,8 +142,7 @@ def score_pages(model: Model, digits: Floats, pages_per_condition: int, seed: in
 
 
 def read_upload(data: bytes) -> Floats:
-    with Image.open(io.BytesIO(data)) as image:
-        return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+    return np.asarray(_open(data), dtype=np.float32) / 255.0
 
 
 def _region(page: Page, pixels: Floats) -> Floats:
