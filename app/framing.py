@@ -103,6 +103,14 @@ class _Found:
     mean_gain: float  # how far smoothed ink stands above that
 
 
+@dataclass(frozen=True)
+class _PaperUnder:
+    """The paper's level under a page: one number for even light, else a level per pixel."""
+
+    level: Pixels | float
+    base: float  # its median
+
+
 def frame_digit(ink: Pixels, page_size: tuple[int, int]) -> tuple[Pixels, Framing]:
     """Find the digit on ``ink`` (a working copy of the page) and frame it as MNIST: 28x28 input.
 
@@ -187,14 +195,14 @@ def _find(ink: Pixels) -> _Found:
     # the box on the working copy. Both costs stay small whatever the upload's size.
     reduce = max(1.0, max(width, height) / DETECT_SIDE)
     small = _resize(ink, (max(1, round(width / reduce)), max(1, round(height / reduce))))
-    small_background = _paper_under(small)
-    smooth = ndimage.gaussian_filter(small - small_background, sigma=1.0, mode="nearest")
+    paper_under = _paper_under(small)
+    smooth = ndimage.gaussian_filter(small - paper_under.level, sigma=1.0, mode="nearest")
     # Ink is what stands far out of the paper's own noise. A threshold between two classes (Otsu)
     # would split the noise instead when the digit is a small part of the page. The noise is
     # measured on neighbour differences, which the ink (smooth at that scale) hardly touches, and
     # scaled by what the Gaussian smoothing leaves of it. The mean absolute difference, not the
     # median: noise clipped at white or black leaves many equal neighbours, hidden from a median.
-    level = float(np.median(smooth[::2, ::2]))  # a sample is enough for a median
+    level = _quantile(smooth[::2, ::2], 0.5)  # a sample is enough for a median
     mean_difference = (np.abs(np.diff(small, axis=0)).mean() + np.abs(np.diff(small, axis=1)).mean()) / 2
     spread = float(mean_difference) * math.sqrt(math.pi) / 2 * SMOOTHING_GAIN
     threshold = level + max(INK_SPREADS * spread, MIN_CONTRAST)
@@ -206,31 +214,33 @@ def _find(ink: Pixels) -> _Found:
             f"copy looked at, and {threshold - level:.3f} ({INK_SPREADS:g} times the paper's noise "
             f"after smoothing, {spread:.3f}, and at least {MIN_CONTRAST})"
         )
-    # Uneven light (a shadow, a gradient): taken out when it spans more than a faint stroke would.
-    low, base, high = np.percentile(small_background[::4, ::4], [5, 50, 95])
+    base = paper_under.base
     shading: Pixels | float = 0.0
-    if high - low > MIN_CONTRAST:
-        shading = small_background - float(base)
+    if not isinstance(paper_under.level, float):
+        shading = paper_under.level - base
         shading = shading if reduce == 1.0 else _resize(shading, (width, height))
     # Refine on the working copy, inside the coarse box grown by two small pixels.
     margin = 2 * reduce
     cx0, cy0 = max(0, math.floor(coarse[0] * reduce - margin)), max(0, math.floor(coarse[1] * reduce - margin))
     cx1, cy1 = min(width, math.ceil(coarse[2] * reduce + margin)), min(height, math.ceil(coarse[3] * reduce + margin))
-    region = ink[cy0:cy1, cx0:cx1] - _crop(shading, cy0, cy1, cx0, cx1) - float(base)
+    region = ink[cy0:cy1, cx0:cx1] - _crop(shading, cy0, cy1, cx0, cx1) - base
     region_smooth = ndimage.gaussian_filter(region, sigma=max(0.7, reduce / 2), mode="nearest")
     # The ink as the working copy sees it (strokes less averaged with paper than on the small
     # copy); the box reaches its faint edges, as MNIST's boxes do.
-    gain = max(float(np.percentile(region_smooth, 98)), threshold - level)
+    gain = max(_quantile(region_smooth, 0.98), threshold - level)
     inked = region_smooth > gain * EDGE
     fine, _ = _digit_bounds(inked)
     bounds = (cx0 + fine[0], cy0 + fine[1], cx0 + fine[2], cy0 + fine[3])
     # The centre of mass of the smoothed ink above the edge: noise, spread evenly over the box,
     # would pull a centre of the raw pixels towards the box's middle.
-    cy, cx = ndimage.center_of_mass(np.where(inked, region_smooth, 0.0))
-    centre = (cx0 + float(cx) + 0.5, cy0 + float(cy) + 0.5)
+    weights = np.where(inked, region_smooth, 0.0)
+    total = float(weights.sum())
+    cx = float(weights.sum(axis=0) @ np.arange(weights.shape[1])) / total
+    cy = float(weights.sum(axis=1) @ np.arange(weights.shape[0])) / total
+    centre = (cx0 + cx + 0.5, cy0 + cy + 0.5)
     # The levels to draw the answer with: medians of the pixels themselves, which noise clipped
     # at black or white does not bias (means, and so everything smoothed, it does).
-    ink_level = float(np.median(ink[cy0:cy1, cx0:cx1][region_smooth > gain * 0.75]))
+    ink_level = _quantile(ink[cy0:cy1, cx0:cx1][region_smooth > gain * 0.75], 0.5)
     paper = _paper_level(ink, bounds, fallback=level)
     if paper < CLEAN_LEVELS and ink_level > 1 - CLEAN_LEVELS:
         # White paper and black ink as far as noise lets a median tell (noise clipped at white
@@ -242,7 +252,7 @@ def _find(ink: Pixels) -> _Found:
         shading=shading,
         paper=paper,
         ink=ink_level,
-        mean_paper=float(base),
+        mean_paper=base,
         mean_gain=gain,
     )
 
@@ -250,12 +260,30 @@ def _find(ink: Pixels) -> _Found:
 def _paper_level(ink: Pixels, bounds: tuple[float, float, float, float], fallback: float) -> float:
     """The median of the page outside the digit's box, from a sample of its pixels."""
     step = max(1, round(math.sqrt(ink.size / 5_000)))
-    rows = np.arange(0, ink.shape[0], step)[:, np.newaxis]
-    cols = np.arange(0, ink.shape[1], step)[np.newaxis, :]
-    x0, y0, x1, y1 = bounds
-    outside = (cols < x0) | (cols >= x1) | (rows < y0) | (rows >= y1)
-    sample = ink[::step, ::step][outside]
-    return float(np.median(sample)) if sample.size else fallback
+    sample = ink[::step, ::step]
+    # Sample row r is page row r * step: those before the box are r < y0 / step, and so on.
+    x0, y0, x1, y1 = (math.ceil(edge / step) for edge in bounds)
+    outside = np.concatenate(
+        [sample[:y0].ravel(), sample[y1:].ravel(), sample[y0:y1, :x0].ravel(), sample[y0:y1, x1:].ravel()]
+    )
+    return _quantile(outside, 0.5) if outside.size else fallback
+
+
+def _quantile(values: Pixels, q: float) -> float:
+    """The value at rank ``q`` of ``values`` (nearest rank).
+
+    One partition: ``np.median`` and ``np.percentile`` cost several times more in their Python
+    layers than in the partition itself at these sizes, and framing makes five such calls.
+    """
+    flat = values.ravel()
+    rank = round(q * (flat.size - 1))
+    return float(np.partition(flat, rank)[rank])
+
+
+def _quantiles(values: Pixels, qs: tuple[float, ...]) -> tuple[float, ...]:
+    """Several nearest-rank quantiles of ``values`` from one sort."""
+    ordered = np.sort(values, axis=None)
+    return tuple(float(ordered[round(q * (ordered.size - 1))]) for q in qs)
 
 
 def _crop(values: Pixels | float, y0: int, y1: int, x0: int, x1: int) -> Pixels | float:
@@ -269,12 +297,13 @@ def _resize(values: Pixels, size: tuple[int, int]) -> Pixels:
     return np.asarray(Image.fromarray(values, mode="F").resize(size, resample), dtype=np.float32)
 
 
-def _paper_under(small: Pixels) -> Pixels:
-    """The paper's level under every pixel, uneven light included: the page without its ink.
+def _paper_under(small: Pixels) -> _PaperUnder:
+    """The paper's level under the page's pixels: the page without its ink.
 
     A grey opening wider than a stroke removes the (light, in ink space) strokes; a box filter
-    smooths what is left. Done on a copy a quarter the size (the light varies slowly) and
-    enlarged back: a sixteenth of the work.
+    smooths what is left. Done on a copy a quarter the size (the light varies slowly): a
+    sixteenth of the work. Enlarged back to ``small``'s size only where the light is uneven
+    (a shadow, a gradient spanning more than a faint stroke would); even paper is one level.
     """
     height, width = small.shape
     tiny_size = (max(1, width // 4), max(1, height // 4))
@@ -282,7 +311,11 @@ def _paper_under(small: Pixels) -> Pixels:
     side = max(5, round(max(tiny.shape) / 16) | 1)
     opened = ndimage.grey_opening(tiny, size=(side, side), mode="nearest")
     smoothed = np.asarray(ndimage.uniform_filter(opened, size=side, mode="nearest"), dtype=np.float32)
-    return smoothed if smoothed.shape == small.shape else _resize(smoothed, (width, height))
+    low, base, high = _quantiles(smoothed, (0.05, 0.5, 0.95))
+    if high - low <= MIN_CONTRAST:
+        return _PaperUnder(level=base, base=base)
+    level = smoothed if smoothed.shape == small.shape else _resize(smoothed, (width, height))
+    return _PaperUnder(level=level, base=base)
 
 
 def _digit_bounds(mask: npt.NDArray[np.bool_]) -> tuple[tuple[float, float, float, float], int]:
