@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import PROBLEM_MEDIA_TYPE, problem_body, problem_response
 from app.shared_count import SharedCount
@@ -92,10 +92,23 @@ class InFlightLimit:
             self._shed()
             return
         self._count(+1)
+        counted = True
+
+        async def send_then_uncount(message: Message) -> None:
+            # The request leaves the count as its last bytes go out, not after: a client's next
+            # request can arrive before the app returns, and would find its own previous one still
+            # counted (at 32 clients and a limit of 32, that was the only cause of 503s).
+            nonlocal counted
+            if counted and message["type"] == "http.response.body" and not message.get("more_body", False):
+                counted = False
+                self._count(-1)
+            await send(message)
+
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, send_then_uncount)
         finally:
-            self._count(-1)
+            if counted:
+                self._count(-1)
 
     def _over_limit(self) -> bool:
         if not self.shared:

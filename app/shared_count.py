@@ -21,35 +21,44 @@ class SharedCount:
     """One slot per worker in a small shared file; the total is the sum of the slots.
 
     Each worker writes only its own slot, so updates need no lock; a reader may see another
-    worker's count a moment late, which lets the total overshoot a limit by a request or two.
-    Only live workers that serve are counted: a worker killed with requests in flight, or its
-    replacement while it loads the model, would otherwise hold the survivors to a smaller share
-    (1,208 to 1,310 answers 503 after one kill at 32 clients; docs/operations.md). Claiming a slot
-    (under a file lock) reuses any whose owner is gone.
+    worker's count a moment late. Only live workers that serve are counted: a worker killed with
+    requests in flight, or its replacement while it loads the model, would otherwise hold the
+    survivors to a smaller share (1,208 to 1,310 answers 503 after one kill at 32 clients;
+    docs/operations.md).
+
+    A worker is alive while it holds the lock file of its slot: the kernel drops the lock as the
+    process dies. Its pid cannot tell: a killed worker stays a zombie until uvicorn reaps it (up
+    to a second, at its next check), and ``kill(pid, 0)`` finds a zombie alive (242 answers 503
+    after a kill, from the dead worker's stale count).
     """
 
     def __init__(self, directory: Path, name: str = "in_flight", slots: int = 64, serving: bool = True) -> None:
         self._serving = int(serving)
+        self._lock_path = str(directory / f"{name}.slot")
+        self._lock_files: dict[int, int] = {}  # slot index -> an open descriptor of its lock file
         size = slots * _SLOT.size
         fd = os.open(directory / f"{name}.slots", os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            fcntl.flock(fd, fcntl.LOCK_EX)  # one claim at a time
             if os.fstat(fd).st_size < size:
                 os.ftruncate(fd, size)
             self._map = mmap.mmap(fd, size)
-            self._offset = self._claim(slots)
+            self._index = self._claim(slots)
             fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
             os.close(fd)  # the mapping stays valid
+        self._offset = self._index * _SLOT.size
         self._slots = struct.Struct(f"{3 * slots}q")
 
     def _claim(self, slots: int) -> int:
+        """The first slot whose lock is free (never used, or its owner died), locked for good."""
         for index in range(slots):
-            offset = index * _SLOT.size
-            owner, _, _ = _SLOT.unpack_from(self._map, offset)
-            if owner == 0 or not _alive(owner):
-                _SLOT.pack_into(self._map, offset, os.getpid(), 0, self._serving)
-                return offset
+            try:
+                fcntl.flock(self._lock_file(index), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # a live worker's (or being checked by one: the next slot does as well)
+            _SLOT.pack_into(self._map, index * _SLOT.size, os.getpid(), 0, self._serving)
+            return index
         raise RuntimeError(f"all {slots} worker slots are taken by live processes")
 
     def set(self, value: int) -> None:
@@ -66,18 +75,24 @@ class SharedCount:
         """The count and the number of workers, over the live workers that serve."""
         values = self._slots.unpack_from(self._map)
         count = workers = 0
-        for pid, value, serving in zip(values[::3], values[1::3], values[2::3], strict=True):
-            if pid and serving and (pid == os.getpid() or _alive(pid)):
+        for index, (pid, value, serving) in enumerate(zip(values[::3], values[1::3], values[2::3], strict=True)):
+            if pid and serving and (index == self._index or self._alive(index)):
                 count += value
                 workers += 1
         return Total(count, workers)
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    def _alive(self, index: int) -> bool:
+        """Whether a live process holds slot ``index``'s lock (a shared lock is refused then)."""
+        fd = self._lock_file(index)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(fd, fcntl.LOCK_UN)
         return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
+
+    def _lock_file(self, index: int) -> int:
+        # Opened once and kept: a lock belongs to an open file, and checking must not cost an open.
+        if index not in self._lock_files:
+            self._lock_files[index] = os.open(f"{self._lock_path}{index}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        return self._lock_files[index]

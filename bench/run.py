@@ -140,10 +140,23 @@ def serve(name: str, command: list[str], port: int, ready_path: str, log: Path) 
         yield Server(name, port, process, round(time.perf_counter() - started, 2))
     finally:
         os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
+        # The whole group, not only its leader: make can exit while uvicorn still drains, and a
+        # next server on the same port would find the old one answering.
+        deadline = time.perf_counter() + 30
+        while _group_alive(process) and time.perf_counter() < deadline:
+            time.sleep(0.1)
+        if _group_alive(process):
             os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def _group_alive(process: subprocess.Popen[bytes]) -> bool:
+    process.poll()  # reaps the leader once it exits, so that it no longer counts
+    try:
+        os.killpg(process.pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def wrk(

@@ -74,3 +74,26 @@ async def test_other_routes_are_never_limited() -> None:
     limit = InFlightLimit(_ok, limit=0)
     assert (await _call(limit, path="/readyz"))["status"] == 200
     assert (await _call(limit, path="/denoise"))["status"] == 503
+
+
+@pytest.mark.anyio
+async def test_a_request_leaves_the_count_as_its_last_bytes_go_out() -> None:
+    answered = asyncio.Event()
+    finish = asyncio.Event()
+    calls: list[int] = []
+
+    async def lingering(scope: Scope, receive: Receive, send: Send) -> None:
+        calls.append(1)
+        await _ok(scope, receive, send)
+        answered.set()
+        if len(calls) == 1:
+            await finish.wait()  # work after the answer: the client has it and may send the next
+
+    limit = InFlightLimit(lingering, limit=1)
+    first = asyncio.ensure_future(_call(limit))
+    await answered.wait()
+    assert limit.in_flight == 0
+    assert (await _call(limit))["status"] == 200  # the client's next request is not shed
+    finish.set()
+    await first
+    assert limit.in_flight == 0

@@ -4,6 +4,7 @@ import asyncio
 import struct
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -94,3 +95,24 @@ def test_a_dead_worker_and_a_loading_one_do_not_count(tmp_path: Path) -> None:
     loading.serve()
     loading.set(1)
     assert survivor.total() == (4, 2)
+
+
+def test_a_killed_worker_stops_counting_before_it_is_reaped(tmp_path: Path) -> None:
+    worker = (
+        f"import pathlib, sys, time, app.shared_count as s; s.SharedCount(pathlib.Path({str(tmp_path)!r})).set(7);"
+        " print('ready', flush=True); time.sleep(60)"
+    )
+    with subprocess.Popen([sys.executable, "-c", worker], cwd=ROOT, stdout=subprocess.PIPE, text=True) as process:
+        try:
+            assert process.stdout is not None
+            assert process.stdout.readline() == "ready\n"
+            survivor = SharedCount(tmp_path)
+            assert survivor.total() == (7, 2)
+            process.kill()  # and not waited for: a zombie, as a worker is until uvicorn reaps it
+            deadline = time.monotonic() + 5
+            while survivor.total() != (0, 1) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert Path(f"/proc/{process.pid}").exists()  # not reaped, yet no longer counted
+            assert survivor.total() == (0, 1)
+        finally:
+            process.kill()
