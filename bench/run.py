@@ -160,7 +160,13 @@ def _group_alive(process: subprocess.Popen[bytes]) -> bool:
 
 
 def wrk(
-    port: int, route: str, body: Path, connections: int, duration: int, honour_retry_after: bool = False
+    port: int,
+    route: str,
+    body: Path,
+    connections: int,
+    duration: int,
+    honour_retry_after: bool = False,
+    host: str = "127.0.0.1",
 ) -> dict[str, Any]:
     threads = min(2, connections)
     env = os.environ | {
@@ -170,7 +176,7 @@ def wrk(
     }
     command = [
         "wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "10s",
-        "-s", str(LUA), f"http://127.0.0.1:{port}{route}",
+        "-s", str(LUA), f"http://{host}:{port}{route}",
     ]  # fmt: skip
     out = subprocess.run(command, capture_output=True, text=True, env=env, check=True).stdout
     match = re.search(r"^WRK_JSON (.*)$", out, re.MULTILINE)

@@ -1,0 +1,451 @@
+"""The scale-out setup for real, with podman: replicas behind HAProxy under load, and Kubernetes.
+
+    ../shared/tools/container-check --images-only   # once: podman, podman-compose, base images
+    python -m bench.scale                            # about 8 minutes; docs/scale.json and .md
+
+Builds the image, starts ``compose.scale.yml`` with three replicas behind HAProxy, and under wrk
+at 32 clients measures: HAProxy against the same replicas reached directly (interleaved rounds),
+a replica's process killed with ``kill -9``, a replica killed with ``podman kill``, and a rolling
+restart of every replica, one at a time. Then runs the rendered Kubernetes Deployment with
+``podman kube play`` (a variant without host ports: podman publishes a containerPort on the host,
+so a second replica could not bind it) and asks each pod for ``/readyz`` and ``POST /denoise``.
+Developers run it by hand; it takes minutes, so CI does not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench.run import BOUNDARY, ROOT, payloads, wrk
+
+PROJECT = "denoise-scale"
+REPLICAS = 3
+CLIENTS = 32
+PORT = 8000  # HAProxy, as compose.scale.yml publishes it
+STATS = "http://127.0.0.1:8404/stats;csv"
+IMAGE = "denoise-service:1.0.0"
+TARGETS = {"throughput_cost": 0.10, "p99_ms": 60.0}
+
+
+def podman_compose() -> str:
+    """podman-compose: on PATH, or where container-check installs it."""
+    found = os.environ.get("PODMAN_COMPOSE") or shutil.which("podman-compose")
+    installed = Path("/opt/container-check-venv/bin/podman-compose")
+    if found:
+        return found
+    if installed.exists():
+        return str(installed)
+    raise SystemExit("podman-compose not found: run ../shared/tools/container-check --images-only first")
+
+
+def run(*command: str, check: bool = True) -> str:
+    env = os.environ | {"BUILDAH_ISOLATION": "chroot"}  # what container-check builds with here
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    if check and done.returncode != 0:
+        raise RuntimeError(
+            f"{' '.join(command)} failed ({done.returncode}):\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
+        )
+    return done.stdout
+
+
+def compose(*args: str, check: bool = True) -> str:
+    return run(podman_compose(), "-p", PROJECT, "-f", str(ROOT / "compose.scale.yml"), *args, check=check)
+
+
+def down() -> None:
+    """Everything the check started; podman-compose's ``down`` leaves the scaled-out replicas."""
+    compose("down", check=False)
+    leftover = run("podman", "ps", "-aq", "--filter", f"label=io.podman.compose.project={PROJECT}").split()
+    if leftover:
+        run("podman", "rm", "-f", *leftover, check=False)
+
+
+def replicas() -> list[str]:
+    """The replicas' container names, in order."""
+    names = run(
+        "podman", "ps", "-a", "--filter", f"label=io.podman.compose.project={PROJECT}",
+        "--filter", "label=io.podman.compose.service=denoiser", "--format", "{{.Names}}",
+    ).split()  # fmt: skip
+    return sorted(names)
+
+
+def address(container: str) -> str:
+    return run("podman", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", container).strip()
+
+
+def servers_up() -> dict[str, str]:
+    """HAProxy's view of the backend: server name -> status (UP, DOWN, MAINT...)."""
+    try:
+        with urllib.request.urlopen(STATS, timeout=2) as response:
+            text = response.read().decode()
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return {}
+    rows = csv.DictReader(io.StringIO(text.lstrip("# ")))
+    return {
+        row["svname"]: row["status"]
+        for row in rows
+        if row["pxname"] == "denoisers" and row["svname"] not in ("BACKEND", "FRONTEND")
+    }
+
+
+def backend_counters() -> dict[str, int]:
+    """HAProxy's retries and redispatches for the backend so far."""
+    with urllib.request.urlopen(STATS, timeout=2) as response:
+        rows = csv.DictReader(io.StringIO(response.read().decode().lstrip("# ")))
+        backend = next(row for row in rows if row["pxname"] == "denoisers" and row["svname"] == "BACKEND")
+    return {"retries": int(backend["wretr"] or 0), "redispatches": int(backend["wredis"] or 0)}
+
+
+def wait_until(what: str, condition: Callable[[], bool], timeout: float = 300) -> float:
+    started = time.monotonic()
+    while not condition():
+        if time.monotonic() - started > timeout:
+            raise RuntimeError(f"{what}: not after {timeout:.0f} s")
+        time.sleep(0.5)
+    return round(time.monotonic() - started, 1)
+
+
+def all_up() -> bool:
+    return list(servers_up().values()).count("UP") == REPLICAS
+
+
+def summary(result: dict[str, Any]) -> dict[str, Any]:
+    seconds = result["duration_us"] / 1e6
+    return {
+        "requests": result["requests"],
+        "requests_per_s": round(result["requests"] / seconds, 1),
+        "non2xx": result["non2xx"],
+        "socket_errors": sum(result[k] for k in ("connect_errors", "read_errors", "write_errors", "timeouts")),
+        "p50_ms": round(result["p50_us"] / 1000, 1),
+        "p99_ms": round(result["p99_us"] / 1000, 1),
+        "max_ms": round(result["max_us"] / 1000, 1),
+    }
+
+
+def direct(body: Path, addresses: list[str], duration: int) -> dict[str, Any]:
+    """The replicas reached without HAProxy: one wrk per replica at once, 32 clients in all."""
+    shares = [CLIENTS // len(addresses) + (i < CLIENTS % len(addresses)) for i in range(len(addresses))]
+    results: list[dict[str, Any]] = [{} for _ in addresses]
+
+    def drive(index: int) -> None:
+        results[index] = wrk(8000, "/denoise", body, shares[index], duration, host=addresses[index])
+
+    threads = [threading.Thread(target=drive, args=(i,)) for i in range(len(addresses))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    requests = sum(r["requests"] for r in results)
+    return {
+        "requests": requests,
+        "requests_per_s": round(requests / (max(r["duration_us"] for r in results) / 1e6), 1),
+        "non2xx": sum(r["non2xx"] for r in results),
+        "p99_ms_worst_replica": round(max(r["p99_us"] for r in results) / 1000, 1),
+    }
+
+
+def under_load(body: Path, duration: int, action: Callable[[], dict[str, Any]], at_s: float) -> dict[str, Any]:
+    """wrk through HAProxy for ``duration`` s, ``action`` run ``at_s`` s in; both reported."""
+    done: dict[str, Any] = {}
+    before = backend_counters()
+
+    def act() -> None:
+        time.sleep(at_s)
+        done.update(action())
+
+    thread = threading.Thread(target=act)
+    thread.start()
+    result = wrk(PORT, "/denoise", body, CLIENTS, duration)
+    thread.join()
+    after = backend_counters()
+    return summary(result) | done | {k: after[k] - before[k] for k in after}
+
+
+def kill_process(container: str) -> Callable[[], dict[str, Any]]:
+    def action() -> dict[str, Any]:
+        pid = run("podman", "inspect", "-f", "{{.State.Pid}}", container).strip()
+        run("kill", "-9", pid)
+        return {"killed": f"uvicorn (pid {pid} on the host) in {container}"}
+
+    return action
+
+
+def podman_kill(container: str) -> Callable[[], dict[str, Any]]:
+    def action() -> dict[str, Any]:
+        run("podman", "kill", container)
+        return {"killed": f"podman kill {container}"}
+
+    return action
+
+
+def rolling_restart(names: list[str]) -> Callable[[], dict[str, Any]]:
+    def action() -> dict[str, Any]:
+        started = time.monotonic()
+        for name in names:
+            run("podman", "restart", "--time", "30", name)
+            # Its model loaded (asked directly: HAProxy may not have seen it go), then UP again.
+            wait_until(f"{name} ready", _answers(f"http://{address(name)}:8000/readyz"), timeout=180)
+            wait_until(f"{name} back in HAProxy", all_up, timeout=60)
+        return {"restarted": names, "restart_s": round(time.monotonic() - started, 1)}
+
+    return action
+
+
+def bring_back(name: str) -> float:
+    """Waits for a killed replica to be restarted (its restart policy, else by hand) and UP."""
+    started = time.monotonic()
+    try:
+        wait_until(f"{name} restarted by its policy", lambda: _running(name), timeout=20)
+    except RuntimeError:
+        run("podman", "start", name)
+    wait_until(f"{name} back in HAProxy", all_up, timeout=180)
+    return round(time.monotonic() - started, 1)
+
+
+def _running(name: str) -> bool:
+    return run("podman", "inspect", "-f", "{{.State.Running}}", name, check=False).strip() == "true"
+
+
+def kube_variant(directory: Path) -> Path:
+    """The rendered base Deployment without host ports (and the probes that named them)."""
+    rendered = run("kubectl", "kustomize", str(ROOT / "deploy" / "k8s" / "base"))
+    deployment = next(doc for doc in yaml.safe_load_all(rendered) if doc and doc["kind"] == "Deployment")
+    for container in deployment["spec"]["template"]["spec"]["containers"]:
+        container.pop("ports", None)
+        # podman turns a liveness probe into a curl healthcheck, and the image has no curl.
+        container.pop("livenessProbe", None)
+        for probe in ("startupProbe", "readinessProbe"):
+            if probe in container:
+                container[probe]["httpGet"]["port"] = 8000
+    path = directory / "deployment.yaml"
+    path.write_text(yaml.safe_dump(deployment, sort_keys=False))
+    return path
+
+
+def kube_play(directory: Path, body: bytes) -> dict[str, Any]:
+    """``podman kube play`` of the Deployment; every pod asked for /readyz and POST /denoise."""
+    manifest = kube_variant(directory)
+    wanted = yaml.safe_load(manifest.read_text())["spec"]["replicas"]
+    run("podman", "kube", "play", str(manifest))
+    try:
+        containers = run(
+            "podman", "ps", "--filter", "label=app.kubernetes.io/name=denoiser", "--format", "{{.Names}}"
+        ).split()  # fmt: skip
+        pods = []
+        for container in containers:
+            ip = address(container)  # the pod's, which its containers share
+            url = f"http://{ip}:8000/readyz"
+            ready_s = wait_until(f"{container} /readyz", _answers(url), 180)
+            status, error = _denoise(ip, body)
+            inspected = json.loads(run("podman", "inspect", container))[0]
+            # What the security context became, read inside the running container.
+            inside = run(
+                "podman", "exec", container, "sh", "-c", "id -u; grep -E 'CapEff|NoNewPrivs|Seccomp:' /proc/1/status"
+            )
+            fields = dict(line.split(":", 1) for line in inside.splitlines()[1:])
+            pods.append(
+                {
+                    "container": container,
+                    "ready_s": ready_s,
+                    "denoise": status,
+                    "reconstruction_error": error,
+                    "uid": int(inside.split()[0]),
+                    "read_only_root": inspected["HostConfig"]["ReadonlyRootfs"],
+                    "effective_capabilities": fields["CapEff"].strip(),
+                    "no_new_privileges": fields["NoNewPrivs"].strip() == "1",
+                    "seccomp_filter": fields["Seccomp"].strip() == "2",
+                    "memory_limit_mib": inspected["HostConfig"]["Memory"] // 2**20,
+                    "cpus": inspected["HostConfig"]["NanoCpus"] / 1e9,
+                }
+            )
+    finally:
+        run("podman", "kube", "down", str(manifest), check=False)
+    return {"replicas_in_manifest": wanted, "pods": pods}
+
+
+def _answers(url: str) -> Callable[[], bool]:
+    return lambda: _status(url) == 200
+
+
+def _status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return 0
+
+
+def _denoise(ip: str, body: bytes) -> tuple[int, str | None]:
+    request = urllib.request.Request(
+        f"http://{ip}:8000/denoise",
+        data=body,
+        method="POST",
+        headers={"Content-Type": f"multipart/form-data; boundary={BOUNDARY}", "Accept": "image/png"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return int(response.status), response.headers.get("X-Reconstruction-Error")
+
+
+def verdicts(report: dict[str, Any]) -> dict[str, bool]:
+    """The issue's targets, each checked on this run's numbers."""
+    load = report["load"]
+    return {
+        "a replica's process killed: 0 non-2xx, 0 socket errors": load["kill_9"]["non2xx"] == 0
+        and load["kill_9"]["socket_errors"] == 0,
+        "podman kill of a replica: 0 non-2xx, 0 socket errors": load["podman_kill"]["non2xx"] == 0
+        and load["podman_kill"]["socket_errors"] == 0,
+        "rolling restart: 0 non-2xx, 0 socket errors": load["rolling_restart"]["non2xx"] == 0
+        and load["rolling_restart"]["socket_errors"] == 0,
+        f"HAProxy costs <= {TARGETS['throughput_cost']:.0%} of throughput": report["haproxy_cost"]
+        <= TARGETS["throughput_cost"],
+        f"p99 through HAProxy <= {TARGETS['p99_ms']:.0f} ms": report["haproxy_p99_ms"] <= TARGETS["p99_ms"],
+        "every kube-played pod answers /readyz and POST /denoise": all(
+            pod["denoise"] == 200 for pod in report["kube_play"]["pods"]
+        )
+        and len(report["kube_play"]["pods"]) == report["kube_play"]["replicas_in_manifest"],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.scale", description=__doc__.splitlines()[0])
+    parser.add_argument("--no-build", action="store_true", help=f"use the {IMAGE} image as it is")
+    parser.add_argument("--duration", type=int, default=10, help="seconds of each throughput round")
+    parser.add_argument("--rounds", type=int, default=4, help="interleaved direct/HAProxy rounds")
+    parser.add_argument("--json", type=Path, default=ROOT / "docs" / "scale.json")
+    parser.add_argument("--md", type=Path, default=ROOT / "docs" / "scale.md")
+    args = parser.parse_args(argv)
+    if not args.no_build:
+        print("building the image", flush=True)
+        run("podman", "build", "--network", "host", "-t", IMAGE, str(ROOT))
+    body_bytes, _ = payloads(1)["png28"]
+    report: dict[str, Any] = {
+        "command": "python -m bench.scale " + " ".join(argv if argv is not None else sys.argv[1:])
+    }
+    down()
+    with tempfile.TemporaryDirectory() as scratch:
+        body = Path(scratch) / "body"
+        body.write_bytes(body_bytes)
+        try:
+            print(f"compose.scale.yml up with {REPLICAS} replicas", flush=True)
+            compose("up", "-d", "--scale", f"denoiser={REPLICAS}")
+            report["ready_s"] = wait_until("three replicas UP in HAProxy", all_up)
+            names = replicas()
+            addresses = [address(name) for name in names]
+            report["replicas"] = names
+            rounds: list[dict[str, Any]] = []
+            for index in range(args.rounds):
+                print(f"round {index + 1}: direct, then through HAProxy", flush=True)
+                rounds.append({"direct": direct(body, addresses, args.duration)})
+                rounds[-1]["haproxy"] = summary(wrk(PORT, "/denoise", body, CLIENTS, args.duration))
+            report["rounds"] = rounds
+            direct_rate = sum(r["direct"]["requests_per_s"] for r in rounds)
+            haproxy_rate = sum(r["haproxy"]["requests_per_s"] for r in rounds)
+            report["haproxy_cost"] = round(1 - haproxy_rate / direct_rate, 3)
+            report["haproxy_p99_ms"] = max(r["haproxy"]["p99_ms"] for r in rounds)
+            load: dict[str, Any] = {}
+            print("kill -9 of a replica's uvicorn", flush=True)
+            load["kill_9"] = under_load(body, 20, kill_process(names[0]), at_s=6)
+            load["kill_9"]["back_in_s"] = bring_back(names[0])
+            print("podman kill of a replica", flush=True)
+            load["podman_kill"] = under_load(body, 20, podman_kill(names[1]), at_s=6)
+            load["podman_kill"]["back_in_s"] = bring_back(names[1])
+            print("rolling restart", flush=True)
+            load["rolling_restart"] = under_load(body, 120, rolling_restart(names), at_s=5)
+            report["load"] = load
+        finally:
+            down()
+        print("podman kube play of the Deployment", flush=True)
+        report["kube_play"] = kube_play(Path(scratch), body_bytes)
+    report["targets"] = verdicts(report)
+    args.json.write_text(json.dumps(report, indent=2) + "\n")
+    args.md.write_text(render_markdown(report))
+    print(render_markdown(report))
+    return 0 if all(report["targets"].values()) else 1
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    load = report["load"]
+    lines = [
+        "# Scale-out check: replicas behind HAProxy, and the Deployment in podman",
+        "",
+        f"Written by `{report['command']}` ([scale.json](scale.json)) on this 2-core machine: podman runs",
+        f"`compose.scale.yml` with {REPLICAS} replicas (one uvicorn worker each) behind HAProxy 2.6; wrk",
+        f"drives {CLIENTS} clients posting a 28x28 PNG, on the same two cores.",
+        "",
+        "| run | requests | req/s | non-2xx | socket errors | p50 ms | p99 ms | max ms | retries | redispatches |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, label in (
+        ("kill_9", "`kill -9` of a replica's uvicorn, 6 s into 20 s"),
+        ("podman_kill", "`podman kill` of a replica, 6 s into 20 s"),
+        ("rolling_restart", "rolling restart of all replicas, one at a time"),
+    ):
+        row = load[name]
+        lines.append(
+            f"| {label} | {row['requests']:,} | {row['requests_per_s']:,.0f} | {row['non2xx']} | "
+            f"{row['socket_errors']} | {row['p50_ms']} | {row['p99_ms']} | {row['max_ms']} | "
+            f"{row['retries']} | {row['redispatches']} |"
+        )
+    restart = load["rolling_restart"]
+    lines += [
+        "",
+        "The rolling restart (`podman restart --time 30`, each replica back UP in HAProxy before the",
+        f"next) took {restart['restart_s']} s of the 120 s run; the killed replicas were back UP",
+        f"{load['kill_9']['back_in_s']} s and {load['podman_kill']['back_in_s']} s after each run.",
+        "",
+        "HAProxy against the same replicas reached directly (one wrk per replica, the 32 clients",
+        "split among them), interleaved rounds:",
+        "",
+        "| round | direct req/s | direct p99 ms (worst replica) | through HAProxy req/s | HAProxy p50 / p99 ms |",
+        "|---:|---:|---:|---:|---|",
+    ]
+    for index, row in enumerate(report["rounds"], 1):
+        lines.append(
+            f"| {index} | {row['direct']['requests_per_s']:,.0f} | {row['direct']['p99_ms_worst_replica']} | "
+            f"{row['haproxy']['requests_per_s']:,.0f} | "
+            f"{row['haproxy']['p50_ms']} / {row['haproxy']['p99_ms']} |"
+        )
+    lines += [
+        "",
+        f"HAProxy's cost: {report['haproxy_cost']:.1%} of throughput; p99 through it at most "
+        f"{report['haproxy_p99_ms']} ms.",
+        "",
+        "`podman kube play` of the rendered base Deployment (host ports and the liveness probe left",
+        "out, see the module's docstring):",
+        "",
+        "| pod container | ready after s | POST /denoise | uid | read-only root | capabilities | no new privileges "
+        "| seccomp | memory limit MiB | CPUs |",
+        "|---|---:|---:|---:|---|---|---|---|---:|---:|",
+    ]
+    for pod in report["kube_play"]["pods"]:
+        lines.append(
+            f"| {pod['container']} | {pod['ready_s']} | {pod['denoise']} | {pod['uid']} | {pod['read_only_root']} | "
+            f"{pod['effective_capabilities']} | {pod['no_new_privileges']} | "
+            f"{'filter' if pod['seccomp_filter'] else 'none'} | {pod['memory_limit_mib']} | {pod['cpus']:g} |"
+        )
+    lines += ["", "Targets:", ""]
+    lines += [f"- {'met' if ok else 'NOT met'}: {name}" for name, ok in report["targets"].items()]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
