@@ -76,14 +76,14 @@ class MicroBatcher:
             jobs, size, stop = [first], len(first.images), False
             while size < self._max_batch:
                 try:
-                    nxt = self._queue.get_nowait()
+                    following = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if nxt is None:
+                if following is None:
                     stop = True
                     break
-                jobs.append(nxt)
-                size += len(nxt.images)
+                jobs.append(following)
+                size += len(following.images)
             self._process(jobs, size)
             if stop:
                 return

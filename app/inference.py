@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from app.framing import SIDE
-from model.card import CARD_FILE, read_card
+from model.card import CARD_FILE, ModelCard, read_card
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,8 @@ class Model:
 
     path: Path
     version: int
-    card: dict[str, Any]
+    card: ModelCard | None
+    anomaly_threshold: float | None  # what the flag compares: the score's, or (no scorer) the MSE's
     _saved_model: Any  # holds the variables the functions below use
     _function: Callable[[Batch], Batch]
     _scorer: Callable[[Batch], Scores] | None = None  # the ``score`` endpoint, in newer versions
@@ -64,14 +65,6 @@ class Model:
     def __call__(self, batch: Batch) -> Inference:
         """Denoise (and score) a batch; safe to call from any thread but the event loop's."""
         return Inference(self._function(batch), None if self._scorer is None else self._scorer(batch))
-
-    @property
-    def anomaly_threshold(self) -> float | None:
-        """What the flag compares with: the score's threshold, or (no scorer) the input-output MSE's."""
-        if self._scorer is not None:
-            return float(self.card["anomaly"]["threshold"])
-        value = self.card.get("evaluation", {}).get("anomaly_threshold")
-        return float(value) if value is not None else None
 
 
 def configure_tensorflow() -> None:
@@ -117,23 +110,34 @@ def load_model(model_dir: Path, intra_op_threads: int = 0) -> Model:
         raise ModelLoadError(
             f"SavedModel {str(path)!r} maps [1, {SIDE}, {SIDE}, 1] to {list(output.shape)}, not the same shape"
         )
-    card_path = path / CARD_FILE
     try:
         card = read_card(path)
-    except (OSError, ValueError) as exc:
-        raise ModelLoadError(f"model card {str(card_path)!r} is not valid JSON: {exc}") from exc
-    scorer = _scorer(loaded, path, card, tf)
+    except (OSError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
+        raise ModelLoadError(f"model card {str(path / CARD_FILE)!r} cannot be read: {exc}") from exc
+    scorer = _scorer(loaded, path, tf)
+    if scorer is None:
+        threshold = card.evaluation.anomaly_threshold if card else None
+    elif card is None or card.anomaly is None:
+        raise ModelLoadError(f"SavedModel {str(path)!r} has a 'score' endpoint but its card gives no threshold")
+    else:
+        threshold = card.anomaly.threshold
     log.info("loaded model version %s from %s", path.name, path)
-    return Model(path=path, version=int(path.name), card=card, _saved_model=loaded, _function=function, _scorer=scorer)
+    return Model(
+        path=path,
+        version=int(path.name),
+        card=card,
+        anomaly_threshold=threshold,
+        _saved_model=loaded,
+        _function=function,
+        _scorer=scorer,
+    )
 
 
-def _scorer(loaded: Any, path: Path, card: dict[str, Any], tf: Any) -> Callable[[Batch], Scores] | None:
+def _scorer(loaded: Any, path: Path, tf: Any) -> Callable[[Batch], Scores] | None:
     """The ``score`` endpoint (float32 [N, 28, 28, 1] -> [N]), checked; None when there is none."""
     score = getattr(loaded, "score", None)
     if score is None:
         return None
-    if "threshold" not in card.get("anomaly", {}):
-        raise ModelLoadError(f"SavedModel {str(path)!r} has a 'score' endpoint but its card gives no threshold")
     concrete = score.get_concrete_function(tf.TensorSpec([None, SIDE, SIDE, 1], tf.float32))
 
     def scorer(batch: Batch) -> Scores:

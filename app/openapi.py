@@ -13,6 +13,9 @@ from app.schemas import Problem
 
 Responses = dict[int | str, dict[str, Any]]
 
+PNG = "image/png"
+JSON = "application/json"
+
 _RETRY_AFTER = {
     "Retry-After": {"description": "Seconds to wait before trying again", "schema": {"type": "integer"}},
 }
@@ -102,3 +105,58 @@ def problems(*statuses: int) -> Responses:
 
 NOT_READY = problems(503)
 DENOISE_ERRORS = problems(400, 401, 413, 415, 422, 503)
+
+
+JSON_EXAMPLE = {
+    "image_png_base64": "iVBORw0KGgoAAAANSUhEUgAAABwAAAAcCAAAAABXZoBIAAAA...",
+    "model_input_png_base64": "iVBORw0KGgoAAAANSUhEUgAAABwAAAAcCAAAAABXZoBIAAAA...",
+    "reconstruction_error": 0.1048,
+    "anomaly": False,
+    "anomaly_score": 0.0021,
+    "anomaly_threshold": 0.1274,
+    "model_version": 2,
+    "inverted": True,
+    "input": {"format": "JPEG", "width": 640, "height": 480},
+    "output": {"format": "PNG", "width": 28, "height": 28},
+    "timings": {"decode_ms": 1.9, "inference_ms": 1.2, "encode_ms": 0.05},
+    "digit_box": {"x": 281, "y": 143, "width": 61, "height": 92},
+}
+
+# POST /denoise's answer: a PNG by default, JSON on request, and the headers that carry the numbers.
+DENOISE_OK: Responses = {
+    200: {
+        "description": "The denoised image as PNG (default), or JSON with `Accept: application/json`",
+        "headers": {
+            "X-Reconstruction-Error": {
+                "description": "MSE between model input and output",
+                "schema": {"type": "number"},
+            },
+            "X-Anomaly": {
+                "description": "`true` when the anomaly score exceeds the model card's threshold: the "
+                "model's input does not look like a digit (for a model without a scorer: the "
+                "reconstruction error exceeds its p99 on noisy digits)",
+                "schema": {"type": "boolean"},
+            },
+            "X-Anomaly-Score": {
+                "description": "1 - P(digit) for the model's own 28x28 input, from the model's digit "
+                "scorer (absent for a model without one)",
+                "schema": {"type": "number"},
+            },
+            "X-Model-Version": {"description": "Served model version", "schema": {"type": "integer"}},
+            "X-Inverted": {
+                "description": "`true` when the upload was inverted for the model",
+                "schema": {"type": "boolean"},
+            },
+            "X-Digit-Box": {
+                "description": "With `fit=digit`: the digit's box found on the upload, `x,y,width,height` in "
+                "upload pixels (EXIF orientation applied)",
+                "schema": {"type": "string", "example": "112,64,58,90"},
+            },
+        },
+        "content": {
+            PNG: {"schema": {"type": "string", "format": "binary"}},
+            # DenoiseResult is in the components already, through BatchResult.
+            JSON: {"schema": {"$ref": "#/components/schemas/DenoiseResult"}, "example": JSON_EXAMPLE},
+        },
+    }
+}

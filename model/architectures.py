@@ -1,9 +1,6 @@
-"""The autoencoder designs selectable with ``python -m model.train --arch``."""
+"""The autoencoders' layers; ``model.designs`` names each design built from them."""
 
 from __future__ import annotations
-
-from collections.abc import Callable
-from functools import partial
 
 import keras
 from keras import layers
@@ -65,10 +62,10 @@ def unet_autoencoder(
     if attention_heads:
         x = _transformer_block(x, attention_heads)
     if global_units:
-        g = layers.Flatten()(_conv(x, squeeze, 1) if squeeze else x)
-        g = layers.Dense(global_units, activation="relu")(g)
-        g = layers.Dense(7 * 7 * global_channels, activation="relu")(g)
-        x = layers.Concatenate()([x, layers.Reshape((7, 7, global_channels))(g)])
+        whole = layers.Flatten()(_conv(x, squeeze, 1) if squeeze else x)
+        whole = layers.Dense(global_units, activation="relu")(whole)
+        whole = layers.Dense(7 * 7 * global_channels, activation="relu")(whole)
+        x = layers.Concatenate()([x, layers.Reshape((7, 7, global_channels))(whole)])
     for _ in range(1 + extra7):
         x = _conv(x, w7)
     x = layers.Concatenate()([layers.UpSampling2D(2)(x), e14])
@@ -83,41 +80,9 @@ def unet_autoencoder(
 def _transformer_block(x: keras.KerasTensor, heads: int) -> keras.KerasTensor:
     """Self-attention across the positions of a feature map, then a position-wise MLP."""
     height, width, channels = x.shape[1:]
-    t = layers.Reshape((height * width, channels))(x)
-    h = layers.LayerNormalization()(t)
-    t = layers.Add()([t, layers.MultiHeadAttention(heads, channels // heads)(h, h)])
-    h = layers.Dense(2 * channels, activation="gelu")(layers.LayerNormalization()(t))
-    t = layers.Add()([t, layers.Dense(channels)(h)])
-    return layers.Reshape((height, width, channels))(t)
-
-
-# The larger designs: a 64-wide 7x7 stage, 512 global units reading a 16-channel squeeze; the
-# 28x28 layers stay as narrow as unet's.
-_large_unet = partial(unet_autoencoder, widths=(16, 32, 64), global_units=512, global_channels=32, squeeze=16)
-
-ARCHITECTURES: dict[str, Callable[[], keras.Model]] = {
-    "seed": seed_autoencoder,
-    "unet": unet_autoencoder,
-    "unet-l": partial(_large_unet, "unet-l", extra_convs=(0, 2)),
-    # unet-l with one more convolution at 14x14 and one more at 7x7 on each side.
-    "unet-xl": partial(_large_unet, "unet-xl", extra_convs=(1, 3)),
-    # unet-l with one more convolution at 14x14 and self-attention across the 7x7 positions.
-    "unet-attn": partial(_large_unet, "unet-attn", extra_convs=(1, 2), attention_heads=4),
-    # 40 wide at 14x14, with two more convolutions there on each side.
-    "unet-deep14": partial(_large_unet, "unet-deep14", widths=(16, 40, 64), extra_convs=(2, 2)),
-    # Fully convolutional: unet-xl's convolutions without the dense bottleneck. Four 3x3
-    # convolutions at 7x7 still see the whole digit (a 36 px field), but no weight is tied to a
-    # place in MNIST's framing. Wider (16, 40, 80) is 1.5 times unet-xl's cost: over the budget.
-    "unet-conv": partial(unet_autoencoder, "unet-conv", widths=(16, 32, 64), global_units=0, extra_convs=(1, 3)),
-    # Far over the cost budget and never shipped: it measures what eight times unet-xl's
-    # parameters still buy (docs/model-design.md, "The ceiling").
-    "unet-huge": partial(
-        unet_autoencoder,
-        "unet-huge",
-        widths=(64, 128, 256),
-        global_units=1024,
-        global_channels=64,
-        extra_convs=(2, 3),
-        squeeze=64,
-    ),
-}
+    tokens = layers.Reshape((height * width, channels))(x)
+    normed = layers.LayerNormalization()(tokens)
+    tokens = layers.Add()([tokens, layers.MultiHeadAttention(heads, channels // heads)(normed, normed)])
+    hidden = layers.Dense(2 * channels, activation="gelu")(layers.LayerNormalization()(tokens))
+    tokens = layers.Add()([tokens, layers.Dense(channels)(hidden)])
+    return layers.Reshape((height, width, channels))(tokens)

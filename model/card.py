@@ -6,26 +6,69 @@ where it lives and what it holds.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict
 
 CARD_FILE = "metadata.json"
 CARD_MARKDOWN = "MODEL_CARD.md"
 
 
-def read_card(version_dir: Path) -> dict[str, Any]:
-    """The card of an exported version; empty when it has none."""
+class _Section(BaseModel):
+    # Typed where code reads a field; the rest of a section is kept as written (extra="allow"),
+    # so a card gains a measurement without a change here.
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class Evaluation(_Section):
+    """``model.evaluate`` on the MNIST test set."""
+
+    test_images: int
+    noise_seed: int
+    reconstruction_error: dict[str, dict[str, float]]  # input kind -> percentile -> MSE
+    anomaly_threshold: float  # input-output MSE p99 on noisy digits: the flag without a scorer
+    check: dict[str, Any] = {}  # the reproducibility check that make test repeats
+
+
+class Anomaly(_Section):
+    """The digit / not-digit score exported beside the denoiser (``score`` endpoint)."""
+
+    score: str  # what the score is
+    flag: str  # what the flag compares
+    threshold: float
+    validation: dict[str, Any]
+    test: dict[str, Any]
+    check: dict[str, Any] = {}
+
+
+class ModelCard(_Section):
+    """metadata.json: what was trained, how, and what it measured."""
+
+    name: str
+    version: int
+    created: str
+    architecture: str
+    parameters: int
+    signature: dict[str, Any]
+    training: dict[str, Any]  # the training run's record (model.train), as written
+    evaluation: Evaluation
+    libraries: dict[str, str]
+    anomaly: Anomaly | None = None
+    robustness: list[dict[str, Any]] = []
+
+
+def read_card(version_dir: Path) -> ModelCard | None:
+    """The card of an exported version; None when it has none. Raises ``ValueError`` if unreadable."""
     path = version_dir / CARD_FILE
     if not path.is_file():
-        return {}
-    card: dict[str, Any] = json.loads(path.read_text())
-    return card
+        return None
+    return ModelCard.model_validate_json(path.read_text())
 
 
-def write_card(version_dir: Path, card: dict[str, Any]) -> None:
-    """metadata.json and MODEL_CARD.md, from the same dict."""
-    (version_dir / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")
+def write_card(version_dir: Path, card: ModelCard) -> None:
+    """metadata.json and MODEL_CARD.md, from the same card."""
+    (version_dir / CARD_FILE).write_text(card.model_dump_json(indent=2, exclude_none=True) + "\n")
     (version_dir / CARD_MARKDOWN).write_text(render_card(card))
 
 
@@ -38,23 +81,24 @@ def update_card(
 ) -> None:
     """Replace the measured sections of an exported model's card (``model.evaluate --update-card``)."""
     card = read_card(out)
-    card["evaluation"] = evaluation
+    if card is None:
+        raise FileNotFoundError(f"{str(out / CARD_FILE)!r}: no model card to update")
+    changes: dict[str, Any] = {"evaluation": Evaluation.model_validate(evaluation)}
     if robustness:
-        card["robustness"] = robustness
-    if anomaly_test and "anomaly" in card:
-        card["anomaly"]["test"] = anomaly_test
-    if anomaly_check and "anomaly" in card:
-        card["anomaly"]["check"] = anomaly_check
-    write_card(out, card)
+        changes["robustness"] = robustness
+    if card.anomaly is not None:
+        measured = {"test": anomaly_test, "check": anomaly_check}
+        changes["anomaly"] = card.anomaly.model_copy(update={k: v for k, v in measured.items() if v})
+    write_card(out, card.model_copy(update=changes))
 
 
-def render_card(card: dict[str, Any]) -> str:
-    """A readable model card from the same dict as metadata.json."""
-    train, ev = card["training"], card["evaluation"]
+def render_card(card: ModelCard) -> str:
+    """A readable model card from the same card as metadata.json."""
+    train, ev = card.training, card.evaluation.model_dump()
     lines = [
-        f"# Model card: {card['name']} v{card['version']}",
+        f"# Model card: {card.name} v{card.version}",
         "",
-        f"Denoising autoencoder `{card['architecture']}`, {card['parameters']:,} parameters, "
+        f"Denoising autoencoder `{card.architecture}`, {card.parameters:,} parameters, "
         "maps a noisy 28x28 grayscale digit (float32 in [0, 1], light on dark) to a clean one.",
         "",
         "## Training",
@@ -67,7 +111,7 @@ def render_card(card: dict[str, Any]) -> str:
         f"- Data: {train['data_source']}, sha256 `{train['data_sha256']}`; "
         f"{train['train_images']} training / {train['validation_images']} validation images",
         f"- Trained with Keras backend {train.get('backend', 'tensorflow')} on {train.get('device', 'cpu')}; "
-        f"exported with {', '.join(f'{k} {v}' for k, v in card['libraries'].items())}",
+        f"exported with {', '.join(f'{k} {v}' for k, v in card.libraries.items())}",
         "",
         "![loss curves](loss.png)",
         "",
@@ -92,7 +136,7 @@ def render_card(card: dict[str, Any]) -> str:
     for name, pct in ev["reconstruction_error"].items():
         lines.append(f"| {name} | {pct['p50']} | {pct['p95']} | {pct['p99']} |")
     check = ev.get("check", {})
-    lines += _robustness_lines(card.get("robustness", [])) + _anomaly_lines(card.get("anomaly"))
+    lines += _robustness_lines(card.robustness) + _anomaly_lines(card.anomaly)
     lines += [
         "",
         f"Input-output MSE p99 on noisy digits (the flag's rule for models without a score): {ev['anomaly_threshold']}",
@@ -126,22 +170,21 @@ def _robustness_lines(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def _anomaly_lines(anomaly: dict[str, Any] | None) -> list[str]:
-    if not anomaly:
+def _anomaly_lines(anomaly: Anomaly | None) -> list[str]:
+    if anomaly is None:
         return []
     lines = [
         "",
         "## Anomaly score",
         "",
-        f"- Score: {anomaly['score']}",
-        f"- Flag: {anomaly['flag']} (threshold {anomaly['threshold']:.4f})",
+        f"- Score: {anomaly.score}",
+        f"- Flag: {anomaly.flag} (threshold {anomaly.threshold:.4f})",
         "",
         "| split | ROC AUC | digits flagged | non-digits flagged |",
         "|---|---|---|---|",
     ]
-    for split in ("validation", "test"):
-        rep = anomaly[split]
+    for rep, split in ((anomaly.validation, "validation"), (anomaly.test, "test")):
         lines.append(f"| {split} | {rep['roc_auc']} | {rep['digits_flagged']:.1%} | {rep['non_digits_flagged']:.1%} |")
     lines += ["", "Flagged on the test evaluation, by group:", "", "| group | flagged |", "|---|---|"]
-    lines += [f"| {group} | {share:.1%} |" for group, share in anomaly["test"]["flagged_by_group"].items()]
+    lines += [f"| {group} | {share:.1%} |" for group, share in anomaly.test["flagged_by_group"].items()]
     return lines

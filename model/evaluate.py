@@ -191,7 +191,7 @@ def model_method(path: Path) -> Method:
     predict = load_savedmodel(path)
     card = read_card(path)
     name = f"v{path.name}" if path.name.isdigit() else path.name
-    label = f"model {name} ({card.get('architecture', '?')})"
+    label = f"model {name} ({card.architecture if card else '?'})"
     where = os.path.relpath(path) if path.is_absolute() else str(path)
     return Method(label, lambda batch, sigma: predict(batch), batched=True, note=where)
 
@@ -287,7 +287,10 @@ def anomaly_check(
 
 
 def _threshold(path: Path) -> float:
-    return float(read_card(path)["anomaly"]["threshold"])
+    card = read_card(path)
+    if card is None or card.anomaly is None:
+        raise ValueError(f"{str(path)!r}: its card gives no anomaly threshold")
+    return card.anomaly.threshold
 
 
 def _card_row(row: dict[str, Any], model: str) -> dict[str, Any]:
@@ -316,8 +319,8 @@ def anomaly_evaluation(model_dirs: list[Path], x_test: Images, split: str, per_g
         }
         scorer = load_scorer(path)
         card = read_card(path)
-        if scorer is not None and "anomaly" in card:
-            entry["score"] = report(scorer(data.images), data, float(card["anomaly"]["threshold"]))
+        if scorer is not None and card is not None and card.anomaly is not None:
+            entry["score"] = report(scorer(data.images), data, card.anomaly.threshold)
         results["models"][f"v{path.name}"] = entry
     return results
 

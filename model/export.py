@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from model.card import write_card
+from model.card import ModelCard, write_card
 from model.data import Mnist, load_mnist_or_report
+from model.designs import DESIGNS
 from model.evaluate import ANOMALY_SEED, TEST_NOISE_SEED, anomaly_check, card_metrics, robustness_check
 
 if TYPE_CHECKING:
@@ -77,7 +78,7 @@ def export_model(
     }
     if anomaly is not None:
         card["anomaly"] = anomaly
-    write_card(out, card)
+    write_card(out, ModelCard.model_validate(card))
 
 
 def _export_with_scorer(model: keras.Model, scorer: keras.Model, out: Path) -> None:
@@ -98,12 +99,11 @@ def export_run(out: Path, mnist: Mnist, scorer_dir: Path | None = None) -> None:
 
     With ``scorer_dir`` (a ``python -m model.anomaly`` run), the anomaly scorer goes in too.
     """
-    from model.architectures import ARCHITECTURES
     from model.data import add_noise
     from model.figures import denoising_rows, save_loss_curves, save_samples
 
     training = json.loads((out / RUN_FILE).read_text())
-    model = ARCHITECTURES[training["arch"]]()
+    model = DESIGNS[training["arch"]].build()
     model.load_weights(out / WEIGHTS_FILE)
 
     def predict(images: np.ndarray) -> np.ndarray:

@@ -13,9 +13,9 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,43 +26,23 @@ from model.data import (
     load_mnist_or_report,
     split_validation,
 )
+from model.designs import DESIGNS, Recipe
 from model.export import RUN_FILE, WEIGHTS_FILE
 
 if TYPE_CHECKING:
     import keras
 
+    from model.batches import NoisyBatches
+    from model.data import FloatImages as Images
+    from model.data import Mnist
+
 VALIDATION_NOISE_SEED = 1
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """What differs between architectures beyond the layers."""
-
-    optimizer: str
-    learning_rate: float
-    cosine_decay: bool  # anneal the learning rate to zero over the run
-    # Fresh noise every batch, its factor drawn per image from this range; None: one fixed draw
-    # at --noise-factor for the whole run, as the seed recipe did.
-    noise_range: tuple[float, float] | None
-
-
-_IMPROVED = Recipe("adam", 1e-3, cosine_decay=True, noise_range=(0.25, 0.75))
-RECIPES: dict[str, Recipe] = {
-    # The blog post: Adadelta (at the learning rate the old Keras default meant), one fixed draw.
-    "seed": Recipe("adadelta", 1.0, cosine_decay=False, noise_range=None),
-    "unet": _IMPROVED,
-    "unet-l": _IMPROVED,
-    "unet-xl": _IMPROVED,
-    "unet-attn": _IMPROVED,
-    "unet-deep14": _IMPROVED,
-    "unet-huge": _IMPROVED,
-    "unet-conv": _IMPROVED,
-}
+LOSS = "binary_crossentropy"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m model.train", description=__doc__.splitlines()[0])
-    parser.add_argument("--arch", choices=sorted(RECIPES), default="unet")
+    parser.add_argument("--arch", choices=sorted(DESIGNS), default="unet")
     parser.add_argument("--data", type=Path, default=None, help="Keras-layout mnist.npz (default: the Keras download)")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=128)
@@ -123,75 +103,15 @@ def main(argv: list[str] | None = None) -> int:
     # Imported late: Keras takes seconds to import, and --help or a bad path should not wait.
     import keras
 
-    from model.architectures import ARCHITECTURES
-    from model.batches import NoisyBatches
-
     keras.utils.set_random_seed(args.seed)
-    recipe = RECIPES[args.arch]
-    if args.noise_range and recipe.noise_range:
-        recipe = replace(recipe, noise_range=tuple(args.noise_range))
-    if args.learning_rate:
-        recipe = replace(recipe, learning_rate=args.learning_rate)
-
-    clean = mnist.x_train[: args.limit] if args.limit else mnist.x_train
-    x_fit, x_val = split_validation(clean, args.val_fraction, args.seed)
-    fixed_noise = None if recipe.noise_range else args.noise_factor
-    batches = NoisyBatches(
-        x_fit,
-        args.batch_size,
-        args.seed,
-        fixed_noise=fixed_noise,
-        noise_range=recipe.noise_range,
-        augmented=args.augment,
-        plain_share=args.plain_share,
-    )
-
-    model = ARCHITECTURES[args.arch]()
-    if args.init_from:
-        _load_saved_weights(model, args.init_from)
-    learning_rate: float | keras.optimizers.schedules.LearningRateSchedule = recipe.learning_rate
-    if recipe.cosine_decay:
-        learning_rate = keras.optimizers.schedules.CosineDecay(recipe.learning_rate, args.epochs * len(batches))
-    optimizers = {"adam": keras.optimizers.Adam, "adadelta": keras.optimizers.Adadelta}
-    model.compile(optimizer=optimizers[recipe.optimizer](learning_rate=learning_rate), loss="binary_crossentropy")
-    model.summary()
-    stop = keras.callbacks.EarlyStopping(patience=args.patience, restore_best_weights=True, verbose=1)
+    recipe = _recipe(args)
+    batches, x_fit, x_val = _data(args, mnist.x_train, recipe)
+    model = _model(args)
+    _compile(model, recipe, args.epochs * len(batches))
     started = time.perf_counter()
-    history = model.fit(
-        batches,
-        epochs=args.epochs,
-        validation_data=(add_noise(x_val, args.noise_factor, VALIDATION_NOISE_SEED), x_val),
-        validation_batch_size=512,
-        callbacks=[stop],
-        verbose=2,
-    )
-    training_seconds = time.perf_counter() - started
+    history = _fit(model, batches, x_val, args)
+    run = _record(args, argv, recipe, history, time.perf_counter() - started, len(x_fit), len(x_val), mnist)
 
-    run = {
-        "command": "python -m model.train " + " ".join(sys.argv[1:] if argv is None else argv),
-        "arch": args.arch,
-        "optimizer": recipe.optimizer,
-        "learning_rate": recipe.learning_rate,
-        "learning_rate_schedule": "cosine decay to 0" if recipe.cosine_decay else "constant",
-        "loss": "binary_crossentropy",
-        "epochs_requested": args.epochs,
-        "epochs_run": len(history.history["loss"]),
-        "best_epoch": int(np.argmin(history.history["val_loss"])) + 1,
-        "batch_size": args.batch_size,
-        "noise_factor": args.noise_factor,
-        "noise": _noise_description(recipe, args.augment)
-        + (f"; {args.plain_share:.0%} of each batch plain MNIST with Gaussian noise" if args.plain_share else ""),
-        "seed": args.seed,
-        "initial_weights": str(args.init_from) if args.init_from else "random",
-        "train_images": len(x_fit),
-        "validation_images": len(x_val),
-        "data_source": mnist.source,
-        "data_sha256": mnist.sha256,
-        "backend": keras.backend.backend(),
-        "device": _device(),
-        "training_seconds": round(training_seconds, 1),
-        "history": {k: [round(float(v), 6) for v in vs] for k, vs in history.history.items()},
-    }
     args.out.mkdir(parents=True, exist_ok=True)
     model.save_weights(args.out / WEIGHTS_FILE)
     (args.out / RUN_FILE).write_text(json.dumps(run, indent=2) + "\n")
@@ -203,6 +123,108 @@ def main(argv: list[str] | None = None) -> int:
 
     export_run(args.out, mnist)
     return 0
+
+
+def _recipe(args: argparse.Namespace) -> Recipe:
+    """The design's recipe, with what the command line overrides."""
+    recipe = DESIGNS[args.arch].recipe
+    if args.noise_range and recipe.noise_range:
+        recipe = replace(recipe, noise_range=tuple(args.noise_range))
+    if args.learning_rate:
+        recipe = replace(recipe, learning_rate=args.learning_rate)
+    return recipe
+
+
+def _data(args: argparse.Namespace, x_train: Images, recipe: Recipe) -> tuple[NoisyBatches, Images, Images]:
+    """Noisy training batches, and the clean training and validation splits."""
+    from model.batches import NoisyBatches
+
+    clean = x_train[: args.limit] if args.limit else x_train
+    x_fit, x_val = split_validation(clean, args.val_fraction, args.seed)
+    batches = NoisyBatches(
+        x_fit,
+        args.batch_size,
+        args.seed,
+        fixed_noise=None if recipe.noise_range else args.noise_factor,
+        noise_range=recipe.noise_range,
+        augmented=args.augment,
+        plain_share=args.plain_share,
+    )
+    return batches, x_fit, x_val
+
+
+def _model(args: argparse.Namespace) -> keras.Model:
+    model = DESIGNS[args.arch].build()
+    if args.init_from:
+        _load_saved_weights(model, args.init_from)
+    return model
+
+
+def _compile(model: keras.Model, recipe: Recipe, steps: int) -> None:
+    import keras
+
+    learning_rate: float | keras.optimizers.schedules.LearningRateSchedule = recipe.learning_rate
+    if recipe.cosine_decay:
+        learning_rate = keras.optimizers.schedules.CosineDecay(recipe.learning_rate, steps)
+    optimizers = {"adam": keras.optimizers.Adam, "adadelta": keras.optimizers.Adadelta}
+    model.compile(optimizer=optimizers[recipe.optimizer](learning_rate=learning_rate), loss=LOSS)
+    model.summary()
+
+
+def _fit(model: keras.Model, batches: NoisyBatches, x_val: Images, args: argparse.Namespace) -> keras.callbacks.History:
+    import keras
+
+    stop = keras.callbacks.EarlyStopping(patience=args.patience, restore_best_weights=True, verbose=1)
+    return model.fit(
+        batches,
+        epochs=args.epochs,
+        validation_data=(add_noise(x_val, args.noise_factor, VALIDATION_NOISE_SEED), x_val),
+        validation_batch_size=512,
+        callbacks=[stop],
+        verbose=2,
+    )
+
+
+def _record(
+    args: argparse.Namespace,
+    argv: list[str] | None,
+    recipe: Recipe,
+    history: keras.callbacks.History,
+    seconds: float,
+    train_images: int,
+    validation_images: int,
+    mnist: Mnist,
+) -> dict[str, Any]:
+    """The run's record, which the model card's ``training`` section keeps."""
+    import keras
+
+    noise = _noise_description(recipe, args.augment)
+    if args.plain_share:
+        noise += f"; {args.plain_share:.0%} of each batch plain MNIST with Gaussian noise"
+    return {
+        "command": "python -m model.train " + " ".join(sys.argv[1:] if argv is None else argv),
+        "arch": args.arch,
+        "optimizer": recipe.optimizer,
+        "learning_rate": recipe.learning_rate,
+        "learning_rate_schedule": "cosine decay to 0" if recipe.cosine_decay else "constant",
+        "loss": LOSS,
+        "epochs_requested": args.epochs,
+        "epochs_run": len(history.history["loss"]),
+        "best_epoch": int(np.argmin(history.history["val_loss"])) + 1,
+        "batch_size": args.batch_size,
+        "noise_factor": args.noise_factor,
+        "noise": noise,
+        "seed": args.seed,
+        "initial_weights": str(args.init_from) if args.init_from else "random",
+        "train_images": train_images,
+        "validation_images": validation_images,
+        "data_source": mnist.source,
+        "data_sha256": mnist.sha256,
+        "backend": keras.backend.backend(),
+        "device": _device(),
+        "training_seconds": round(seconds, 1),
+        "history": {k: [round(float(v), 6) for v in vs] for k, vs in history.history.items()},
+    }
 
 
 def _load_saved_weights(model: keras.Model, path: Path) -> None:

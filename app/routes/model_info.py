@@ -19,20 +19,19 @@ router = APIRouter(tags=["operations"])
     responses=NOT_READY,
 )
 async def model_info(service: ReadyServiceDep) -> ModelInfo:
-    model = service.model
-    card = model.card
+    model, card = service.model, service.model.card
     return ModelInfo(
         version=model.version,
         path=str(model.path),
-        architecture=card.get("architecture"),
-        parameters=card.get("parameters"),
-        signature=card.get("signature"),
+        architecture=card.architecture if card else None,
+        parameters=card.parameters if card else None,
+        signature=card.signature if card else None,
         anomaly_threshold=model.anomaly_threshold,
-        evaluation=card.get("evaluation"),
-        anomaly=card.get("anomaly"),
-        robustness=card.get("robustness"),
-        training=card.get("training"),
-        libraries=card.get("libraries"),
+        evaluation=card.evaluation.model_dump() if card else None,
+        anomaly=card.anomaly.model_dump() if card and card.anomaly else None,
+        robustness=card.robustness if card else None,
+        training=card.training if card else None,
+        libraries=card.libraries if card else None,
     )
 
 

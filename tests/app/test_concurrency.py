@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
 
 import httpx
 import numpy as np
@@ -13,8 +10,7 @@ import numpy.typing as npt
 import pytest
 from PIL import Image
 
-from app.main import create_app
-from app.settings import DEFAULT_MODEL_DIR, Settings
+from tests.conftest import started_async
 from tests.images import decode_png, encode, noisy
 
 pytestmark = pytest.mark.anyio
@@ -25,23 +21,13 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-@asynccontextmanager
-async def running(**settings: Any) -> AsyncIterator[httpx.AsyncClient]:
-    """The app started through its lifespan, with an HTTP client that can send concurrently."""
-    app = create_app(Settings(model_dir=DEFAULT_MODEL_DIR, **settings))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            yield client
-
-
 async def post(client: httpx.AsyncClient, data: bytes) -> httpx.Response:
     return await client.post("/denoise", files={"file": ("d.png", data, "image/png")})
 
 
 async def test_concurrent_requests_each_get_their_own_answer(digits: npt.NDArray[np.uint8]) -> None:
     uploads = [encode(Image.fromarray(noisy(d, seed=i)), "PNG") for i, d in enumerate(digits[:96])]
-    async with running(max_concurrent_requests=len(uploads)) as client:
+    async with started_async(max_concurrent_requests=len(uploads)) as client:
         alone = [await post(client, data) for data in uploads]
         together = await asyncio.gather(*(post(client, data) for data in uploads))
         metrics = (await client.get("/metrics")).text
@@ -65,7 +51,7 @@ async def test_concurrent_requests_each_get_their_own_answer(digits: npt.NDArray
 
 async def test_requests_beyond_the_in_flight_limit_get_503_at_once(digits: npt.NDArray[np.uint8]) -> None:
     data = encode(Image.fromarray(noisy(digits[0])), "PNG")
-    async with running(max_concurrent_requests=2) as client:
+    async with started_async(max_concurrent_requests=2) as client:
         responses = await asyncio.gather(*(post(client, data) for _ in range(40)))
         statuses = [r.status_code for r in responses]
         assert set(statuses) == {200, 503}
@@ -83,7 +69,7 @@ async def test_requests_beyond_the_in_flight_limit_get_503_at_once(digits: npt.N
 
 async def test_a_full_inference_queue_gets_503(digits: npt.NDArray[np.uint8]) -> None:
     data = encode(Image.fromarray(noisy(digits[0])), "PNG")
-    async with running(max_queue_images=2) as client:
+    async with started_async(max_queue_images=2) as client:
         responses = await asyncio.gather(*(post(client, data) for _ in range(40)))
         overloaded = [r for r in responses if r.status_code == 503]
         assert overloaded, "40 simultaneous images never filled a queue of 2"

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,28 +13,12 @@ import httpx
 import pytest
 from PIL import Image
 
-from app.settings import DEFAULT_MODEL_DIR
+from tests.conftest import free_port, uvicorn_process, wait_ready
 from tests.images import decode_png, encode, mnist_digits
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def uvicorn(port: int, model_dir: Path) -> subprocess.Popen[str]:
-    command = [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app", "--port", str(port)]
-    command += ["--timeout-graceful-shutdown", "20"]
-    env = os.environ | {"MODEL_DIR": str(model_dir), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 def startup_failure(model_dir: Path) -> tuple[int, str]:
-    process = uvicorn(free_port(), model_dir)
+    process = uvicorn_process(free_port(), model_dir)
     output, _ = process.communicate(timeout=120)
     return process.returncode, output
 
@@ -79,17 +60,8 @@ def test_bad_model_directory_exits_non_zero_with_one_line(tmp_path: Path, proble
 @pytest.fixture
 def server() -> Iterator[tuple[subprocess.Popen[str], int]]:
     port = free_port()
-    process = uvicorn(port, DEFAULT_MODEL_DIR)
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            assert process.poll() is None, process.communicate()[0]
-            assert time.monotonic() < deadline, "server not ready"
-            time.sleep(0.1)
+    process = uvicorn_process(port)
+    wait_ready(process, port)
     yield process, port
     if process.poll() is None:
         process.kill()
@@ -135,26 +107,11 @@ def test_sigterm_lets_the_request_in_flight_finish(server: tuple[subprocess.Pope
 
 def test_metrics_add_up_every_worker(tmp_path: Path) -> None:
     port = free_port()
-    command = [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app", "--port", str(port)]
-    env = os.environ | {
-        "MODEL_DIR": str(DEFAULT_MODEL_DIR),
-        "TF_CPP_MIN_LOG_LEVEL": "3",
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
-    }
-    process = subprocess.Popen(
-        [*command, "--workers", "2"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    metrics_dir = str(tmp_path / "metrics")
+    process = uvicorn_process(port, workers=2, output=subprocess.DEVNULL, env={"PROMETHEUS_MULTIPROC_DIR": metrics_dir})
     try:
+        wait_ready(process, port, answers=6)  # both workers answer once the model is loaded in each
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
-        ready = 0
-        while ready < 6:  # both workers answer once the model is loaded in each
-            try:
-                with urllib.request.urlopen(f"{base}/readyz", timeout=1) as response:
-                    ready += response.status == 200
-            except OSError:
-                assert time.monotonic() < deadline, "server not ready"
-                time.sleep(0.2)
         image = encode(Image.fromarray(mnist_digits()[0]), "PNG")
         for _ in range(8):  # on fresh connections, so both workers get some
             with httpx.Client() as client:

@@ -6,11 +6,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model.train import RECIPES, main
+from model.designs import DESIGNS
+from model.train import main
 from tests.images import SAMPLE
 
 
-@pytest.mark.parametrize("arch", sorted(RECIPES))
+@pytest.mark.parametrize("arch", sorted(DESIGNS))
 def test_one_epoch_exports_a_servable_savedmodel_with_its_card(tmp_path: Path, arch: str) -> None:
     import tensorflow as tf
 
