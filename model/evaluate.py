@@ -484,34 +484,33 @@ def main(argv: list[str] | None = None) -> int:
     model_dirs = args.models or sorted(
         (p for p in MODELS_ROOT.iterdir() if p.name.isdigit()), key=lambda p: int(p.name)
     )
-    # Named x_test below whatever the split: the digits every method is measured on.
-    x_test = _split(mnist, args.split)
-    x_test = x_test[: args.limit] if args.limit else x_test
+    digits = _split(mnist, args.split)  # the split measured: test or validation
+    digits = digits[: args.limit] if args.limit else digits
     baselines = [] if args.no_baselines else classic_methods()
     skipped = {name.lower() for name in args.skip}
     methods = [m for m in baselines if m.name.lower() not in skipped] + [model_method(p) for p in model_dirs]
-    rows = evaluate(methods, x_test, printed_digits(args.printed, PRINTED_SEED))
+    rows = evaluate(methods, digits, printed_digits(args.printed, PRINTED_SEED))
     models = [m for m in methods if m.batched and m.timed]
     context = {
         "data_source": mnist.source,
         "data_sha256": mnist.sha256,
         "split": args.split,
-        "test_images": len(x_test),
+        "test_images": len(digits),
         "printed_images": args.printed,
         "machine": f"{platform.machine()} {platform.processor() or platform.system()}",
         "cpus": os.cpu_count(),
         "command": "python -m model.evaluate " + " ".join(sys.argv[1:] if argv is None else argv),
-        "robustness": robustness(models, methods, x_test, args.suite) if args.suite else None,
-        "anomaly": anomaly_evaluation(model_dirs, x_test, args.split, args.anomaly) if args.anomaly else None,
+        "robustness": robustness(models, methods, digits, args.suite) if args.suite else None,
+        "anomaly": anomaly_evaluation(model_dirs, digits, args.split, args.anomaly) if args.anomaly else None,
     }
     figures: dict[str, str] = {}
     if args.figure:
         from model.figures import save_samples
 
-        digits = x_test[:10]
-        noisy = add_noise(digits, 0.5, TEST_NOISE_SEED)
+        samples = digits[:10]
+        noisy = add_noise(samples, 0.5, TEST_NOISE_SEED)
         args.figure.parent.mkdir(parents=True, exist_ok=True)
-        save_samples({"original": digits} | {m.name: m.denoise(noisy, 0.5) for m in methods}, args.figure)
+        save_samples({"original": samples} | {m.name: m.denoise(noisy, 0.5) for m in methods}, args.figure)
         figures["ten test digits at noise 0.5, denoised by each method"] = str(args.figure)
     if args.md:
         for path in model_dirs:  # the loss curves that training wrote beside each committed model
@@ -530,9 +529,9 @@ def main(argv: list[str] | None = None) -> int:
             suite = [_card_row(row, method.name) for row in context["robustness"] or []]
             scored = anomaly[f"v{path.name}"].get("score") if f"v{path.name}" in anomaly else None
             predict = load_savedmodel(path)
-            evaluation = card_metrics(predict, x_test) | {"robustness_check": robustness_check(predict, x_test)}
+            evaluation = card_metrics(predict, digits) | {"robustness_check": robustness_check(predict, digits)}
             scorer = load_scorer(path)
-            check = None if scorer is None else anomaly_check(scorer, x_test, _threshold(path))
+            check = None if scorer is None else anomaly_check(scorer, digits, _threshold(path))
             update_card(path, evaluation, robustness=suite, anomaly_test=scored, anomaly_check=check)
     return 0
 

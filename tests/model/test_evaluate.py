@@ -8,6 +8,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from model.card import CARD_FILE
 from model.evaluate import (
     CHECK_IMAGES,
     MODELS_ROOT,
@@ -27,7 +28,7 @@ SERVED = max(COMMITTED, key=lambda p: int(p.name))
 
 
 def _card(path: Path) -> dict[str, Any]:
-    card: dict[str, Any] = json.loads((path / "metadata.json").read_text())
+    card: dict[str, Any] = json.loads((path / CARD_FILE).read_text())
     return card
 
 
@@ -88,7 +89,7 @@ def test_evaluation_on_a_subset_writes_the_table_and_json(tmp_path: Path) -> Non
 
 @pytest.mark.parametrize("path", COMMITTED, ids=lambda p: f"v{p.name}")
 def test_committed_card_metrics_are_reproduced(path: Path) -> None:
-    card = json.loads((path / "metadata.json").read_text())
+    card = json.loads((path / CARD_FILE).read_text())
     recorded = card["evaluation"]["check"]
     with np.load(SAMPLE) as npz:
         x_test = (npz["x_test"].astype(np.float32) / 255.0)[..., np.newaxis]

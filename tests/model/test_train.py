@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from model.card import CARD_FILE
 from model.designs import DESIGNS
 from model.train import main
 from tests.images import SAMPLE
@@ -26,7 +27,7 @@ def test_one_epoch_exports_a_servable_savedmodel_with_its_card(tmp_path: Path, a
     assert output.dtype == np.float32
     assert 0.0 <= output.min() <= output.max() <= 1.0
 
-    card = json.loads((out / "metadata.json").read_text())
+    card = json.loads((out / CARD_FILE).read_text())
     assert card["version"] == 1
     assert card["architecture"] == arch
     assert card["training"]["epochs_run"] == 1
@@ -61,7 +62,7 @@ def test_the_same_command_gives_the_same_metrics(tmp_path: Path) -> None:
     def run(out: Path) -> dict[str, float]:
         argv = ["--arch", "unet", "--data", str(SAMPLE), "--epochs", "1", "--batch-size", "64", "--seed", "3"]
         assert main([*argv, "--out", str(out)]) == 0
-        card = json.loads((out / "metadata.json").read_text())
+        card = json.loads((out / CARD_FILE).read_text())
         return {"val_loss": card["training"]["history"]["val_loss"][-1], **card["evaluation"]["noise_0.5"]}
 
     first, second = run(tmp_path / "a" / "1"), run(tmp_path / "b" / "1")
@@ -81,7 +82,7 @@ def test_a_run_without_export_is_finished_by_model_export(tmp_path: Path, capsys
     assert f"python -m model.export {out}" in capsys.readouterr().out
 
     assert export.main([str(out), "--data", str(SAMPLE)]) == 0
-    card = json.loads((out / "metadata.json").read_text())
+    card = json.loads((out / CARD_FILE).read_text())
     assert card["version"] == 7
     assert card["training"]["backend"] == "tensorflow"
     assert card["training"]["command"].endswith("--no-export --out " + str(out))
@@ -154,7 +155,7 @@ def test_fine_tuning_starts_from_an_exported_version(tmp_path: Path) -> None:
     run = json.loads((second / "training.json").read_text())
     assert run["initial_weights"] == str(first)
     # Started from trained weights, the first epoch starts where the first run ended, not at random.
-    first_run = json.loads((first / "metadata.json").read_text())["training"]
+    first_run = json.loads((first / CARD_FILE).read_text())["training"]
     assert run["history"]["loss"][0] < first_run["history"]["loss"][0]
     with pytest.raises(SystemExit, match="does not hold the weights of 'unet'"):
         main(["--arch", "unet", *base, "--init-from", str(first), "--no-export", "--out", str(tmp_path / "3")])
