@@ -97,7 +97,7 @@ class InFlightLimit:
         async def send_then_uncount(message: Message) -> None:
             # The request leaves the count as its last bytes go out, not after: a client's next
             # request can arrive before the app returns, and would find its own previous one still
-            # counted (at 32 clients and a limit of 32, that was the only cause of 503s).
+            # counted (with every client on one worker after a crash: bench.crash, docs/operations.md).
             nonlocal counted
             if counted and message["type"] == "http.response.body" and not message.get("more_body", False):
                 counted = False

@@ -46,19 +46,16 @@ class Service:
 
     settings: Settings
     metrics: Metrics = field(default_factory=Metrics)
-    model: Model | None = None
-    batcher: MicroBatcher | None = None
     draining: bool = False
+    _started: ReadyService | None = None  # the model and its batcher, once ``start`` has run
 
     def ready(self) -> ReadyService | None:
         """The service as the routes use it, or None before start and while stopping."""
-        if self.model is None or self.batcher is None or self.draining:
-            return None
-        return ReadyService(self.settings, self.metrics, self.model, self.batcher)
+        return None if self.draining else self._started
 
     @property
     def model_version(self) -> int | None:
-        return self.model.version if self.model else None
+        return self._started.model.version if self._started else None
 
     def start(self, model: Model) -> ReadyService:
         """Start the batcher for ``model``: from now on the service is ready."""
@@ -70,18 +67,18 @@ class Service:
                 self.metrics.model_errors.inc()
                 raise
 
-        self.batcher = MicroBatcher(
+        batcher = MicroBatcher(
             counted,
             max_batch=self.settings.max_inference_batch,
             max_queue_images=self.settings.max_queue_images,
             on_batch=self.metrics.batch_sizes.observe,
         )
-        self.batcher.start()
-        self.model = model
+        batcher.start()
+        self._started = ReadyService(self.settings, self.metrics, model, batcher)
         self.draining = False  # the same app may be started again after a stop (tests do)
-        return ReadyService(self.settings, self.metrics, model, self.batcher)
+        return self._started
 
     def stop(self) -> None:
         self.draining = True
-        if self.batcher is not None:
-            self.batcher.stop()
+        if self._started is not None:
+            self._started.batcher.stop()

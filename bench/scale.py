@@ -90,26 +90,24 @@ def address(container: str) -> str:
     return run("podman", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", container).strip()
 
 
-def servers_up() -> dict[str, str]:
-    """HAProxy's view of the backend: server name -> status (UP, DOWN, MAINT...)."""
+def backend_rows() -> list[dict[str, str]]:
+    """HAProxy's stats for the ``denoisers`` backend and its servers; none while it is unreachable."""
     try:
         with urllib.request.urlopen(STATS, timeout=2) as response:
             text = response.read().decode()
     except (urllib.error.URLError, ConnectionError, TimeoutError):
-        return {}
-    rows = csv.DictReader(io.StringIO(text.lstrip("# ")))
-    return {
-        row["svname"]: row["status"]
-        for row in rows
-        if row["pxname"] == "denoisers" and row["svname"] not in ("BACKEND", "FRONTEND")
-    }
+        return []
+    return [row for row in csv.DictReader(io.StringIO(text.lstrip("# "))) if row["pxname"] == "denoisers"]
+
+
+def servers_up() -> int:
+    """How many servers HAProxy has UP in the backend."""
+    return sum(row["status"] == "UP" for row in backend_rows() if row["svname"] != "BACKEND")
 
 
 def backend_counters() -> dict[str, int]:
     """HAProxy's retries and redispatches for the backend so far."""
-    with urllib.request.urlopen(STATS, timeout=2) as response:
-        rows = csv.DictReader(io.StringIO(response.read().decode().lstrip("# ")))
-        backend = next(row for row in rows if row["pxname"] == "denoisers" and row["svname"] == "BACKEND")
+    backend = next(row for row in backend_rows() if row["svname"] == "BACKEND")
     return {"retries": int(backend["wretr"] or 0), "redispatches": int(backend["wredis"] or 0)}
 
 
@@ -123,7 +121,7 @@ def wait_until(what: str, condition: Callable[[], bool], timeout: float = 300) -
 
 
 def all_up() -> bool:
-    return list(servers_up().values()).count("UP") == REPLICAS
+    return servers_up() == REPLICAS
 
 
 def summary(result: dict[str, Any]) -> dict[str, Any]:
@@ -377,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
             throughput = {str(REPLICAS): rounds_through(body, addresses, args.rounds, args.duration)}
             # One replica per core, as docs/operations.md advises: the third stopped meanwhile.
             run("podman", "stop", "--time", "30", names[-1])
-            wait_until("HAProxy sees the stopped replica", lambda: list(servers_up().values()).count("UP") == 2, 60)
+            wait_until("HAProxy sees the stopped replica", lambda: servers_up() == REPLICAS - 1, 60)
             throughput["2"] = rounds_through(body, addresses[:-1], args.rounds, args.duration)
             run("podman", "start", names[-1])
             wait_until(f"{names[-1]} back in HAProxy", all_up, 180)
