@@ -359,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
         run("podman", "build", "--network", "host", "-t", IMAGE, str(ROOT))
     body_bytes, _ = payloads(1)["png28"]
     report: dict[str, Any] = {
-        "command": "python -m bench.scale " + " ".join(argv if argv is not None else sys.argv[1:])
+        "command": " ".join(["python -m bench.scale", *(argv if argv is not None else sys.argv[1:])])
     }
     down()
     with tempfile.TemporaryDirectory() as scratch:
