@@ -19,6 +19,7 @@ import csv
 import io
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -86,6 +87,14 @@ def replicas() -> list[str]:
     return sorted(names)
 
 
+def haproxy() -> str:
+    """HAProxy's container name."""
+    return run(
+        "podman", "ps", "--filter", f"label=io.podman.compose.project={PROJECT}",
+        "--filter", "label=io.podman.compose.service=haproxy", "--format", "{{.Names}}",
+    ).strip()  # fmt: skip
+
+
 def address(container: str) -> str:
     return run("podman", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", container).strip()
 
@@ -124,6 +133,57 @@ def all_up() -> bool:
     return servers_up() == REPLICAS
 
 
+def container_cpu_s(container: str) -> float:
+    """CPU seconds the container has used, from its cgroup (v2's cpu.stat, else v1's cpuacct)."""
+    group = run("podman", "inspect", "-f", "{{.State.CgroupPath}}", container).strip()
+    v2 = Path("/sys/fs/cgroup") / group.lstrip("/") / "cpu.stat"
+    if v2.exists():
+        fields = dict(line.split() for line in v2.read_text().splitlines())
+        return int(fields["usage_usec"]) / 1e6
+    return int((Path("/sys/fs/cgroup/cpuacct") / group.lstrip("/") / "cpuacct.usage").read_text()) / 1e9
+
+
+def machine_cpu_s() -> tuple[float, float]:
+    """(busy, all) CPU seconds of the whole machine so far, every core, from /proc/stat."""
+    ticks = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    idle = ticks[3] + ticks[4]  # idle and iowait
+    hertz = os.sysconf("SC_CLK_TCK")
+    return (sum(ticks) - idle) / hertz, sum(ticks) / hertz
+
+
+class CpuMeter:
+    """Where the machine's CPU went while a measurement ran, in ms per request answered.
+
+    ``replicas`` and ``haproxy`` from their containers' cgroups, ``wrk`` from this process's
+    reaped children, ``other`` the rest of the machine's busy time: mostly the kernel moving
+    packets (loopback, the podman bridge, the port forward to HAProxy).
+    """
+
+    def __init__(self, replicas: list[str], haproxy: str) -> None:
+        self.containers = {"replicas": replicas, "haproxy": [haproxy]}
+
+    def _sample(self) -> dict[str, float]:
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        busy, every = machine_cpu_s()
+        sample = {"wrk": children.ru_utime + children.ru_stime, "busy": busy, "all": every}
+        for role, names in self.containers.items():
+            sample[role] = sum(container_cpu_s(name) for name in names)
+        return sample
+
+    def measure(self, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """``work``'s result with ``cpu_ms_per_request`` and ``machine_busy`` (0 to 1) added."""
+        before = self._sample()
+        result = work()
+        after = self._sample()
+        spent = {key: after[key] - before[key] for key in after}
+        per_request = {role: 1000 * spent[role] / result["requests"] for role in ("replicas", "haproxy", "wrk")}
+        per_request["other"] = 1000 * spent["busy"] / result["requests"] - sum(per_request.values())
+        return result | {
+            "cpu_ms_per_request": {role: round(ms, 3) for role, ms in per_request.items()},
+            "machine_busy": round(spent["busy"] / spent["all"], 3),
+        }
+
+
 def summary(result: dict[str, Any]) -> dict[str, Any]:
     seconds = result["duration_us"] / 1e6
     return {
@@ -159,13 +219,15 @@ def direct(body: Path, addresses: list[str], duration: int) -> dict[str, Any]:
     }
 
 
-def rounds_through(body: Path, addresses: list[str], rounds: int, duration: int) -> dict[str, Any]:
-    """Interleaved rounds: the replicas at ``addresses`` directly, then through HAProxy."""
+def rounds_through(body: Path, names: list[str], rounds: int, duration: int) -> dict[str, Any]:
+    """Interleaved rounds: the replicas ``names`` directly, then through HAProxy."""
+    addresses = [address(name) for name in names]
+    meter = CpuMeter(names, haproxy())
     measured: list[dict[str, Any]] = []
     for index in range(rounds):
         print(f"{len(addresses)} replicas, round {index + 1}: direct, then through HAProxy", flush=True)
-        measured.append({"direct": direct(body, addresses, duration)})
-        measured[-1]["haproxy"] = summary(wrk(PORT, "/denoise", body, CLIENTS, duration))
+        measured.append({"direct": meter.measure(lambda: direct(body, addresses, duration))})
+        measured[-1]["haproxy"] = meter.measure(lambda: summary(wrk(PORT, "/denoise", body, CLIENTS, duration)))
     direct_rate = sum(r["direct"]["requests_per_s"] for r in measured)
     haproxy_rate = sum(r["haproxy"]["requests_per_s"] for r in measured)
     return {
@@ -370,13 +432,12 @@ def main(argv: list[str] | None = None) -> int:
             compose("up", "-d", "--scale", f"denoiser={REPLICAS}")
             report["ready_s"] = wait_until("three replicas UP in HAProxy", all_up)
             names = replicas()
-            addresses = [address(name) for name in names]
             report["replicas"] = names
-            throughput = {str(REPLICAS): rounds_through(body, addresses, args.rounds, args.duration)}
+            throughput = {str(REPLICAS): rounds_through(body, names, args.rounds, args.duration)}
             # One replica per core, as docs/operations.md advises: the third stopped meanwhile.
             run("podman", "stop", "--time", "30", names[-1])
             wait_until("HAProxy sees the stopped replica", lambda: servers_up() == REPLICAS - 1, 60)
-            throughput["2"] = rounds_through(body, addresses[:-1], args.rounds, args.duration)
+            throughput["2"] = rounds_through(body, names[:-1], args.rounds, args.duration)
             run("podman", "start", names[-1])
             wait_until(f"{names[-1]} back in HAProxy", all_up, 180)
             report["throughput"] = throughput
@@ -399,6 +460,13 @@ def main(argv: list[str] | None = None) -> int:
     args.md.write_text(render_markdown(report))
     print(render_markdown(report))
     return 0 if all(report["targets"].values()) else 1
+
+
+def _mean_cpu(runs: list[dict[str, Any]]) -> dict[str, float]:
+    """The CpuMeter figures of several runs, averaged: ms per request by role, and ``busy``."""
+    roles = runs[0]["cpu_ms_per_request"]
+    mean = {role: sum(run["cpu_ms_per_request"][role] for run in runs) / len(runs) for role in roles}
+    return mean | {"all": sum(mean.values()), "busy": sum(run["machine_busy"] for run in runs) / len(runs)}
 
 
 def render_markdown(report: dict[str, Any]) -> str:
@@ -452,6 +520,22 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"- {replicas} replicas: HAProxy's cost {measured['haproxy_cost']:.1%} of throughput; "
             f"p99 through it at most {measured['haproxy_p99_ms']} ms."
         )
+    lines += [
+        "",
+        "Where the machine's CPU went, in ms per request answered (mean of the rounds): the replicas'",
+        "and HAProxy's containers from their cgroups, wrk as this process's child, *other* the rest of",
+        "the machine's busy time, mostly the kernel moving packets. *busy*: the share of both cores used.",
+        "",
+        "| replicas | reached | replicas ms | HAProxy ms | wrk ms | other ms | all ms | busy |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for replicas, measured in report["throughput"].items():
+        for way, label in (("direct", "directly"), ("haproxy", "through HAProxy")):
+            cpu = _mean_cpu([row[way] for row in measured["rounds"]])
+            lines.append(
+                f"| {replicas} | {label} | {cpu['replicas']:.3f} | {cpu['haproxy']:.3f} | {cpu['wrk']:.3f} | "
+                f"{cpu['other']:.3f} | {cpu['all']:.3f} | {cpu['busy']:.0%} |"
+            )
     lines += [
         "",
         "`podman kube play` of the rendered base Deployment (host ports and the liveness probe left",
