@@ -462,7 +462,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if all(report["targets"].values()) else 1
 
 
-def _mean_cpu(runs: list[dict[str, Any]]) -> dict[str, float]:
+def mean_cpu(runs: list[dict[str, Any]]) -> dict[str, float]:
     """The CpuMeter figures of several runs, averaged: ms per request by role, and ``busy``."""
     roles = runs[0]["cpu_ms_per_request"]
     mean = {role: sum(run["cpu_ms_per_request"][role] for run in runs) / len(runs) for role in roles}
@@ -531,7 +531,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     ]
     for replicas, measured in report["throughput"].items():
         for way, label in (("direct", "directly"), ("haproxy", "through HAProxy")):
-            cpu = _mean_cpu([row[way] for row in measured["rounds"]])
+            cpu = mean_cpu([row[way] for row in measured["rounds"]])
             lines.append(
                 f"| {replicas} | {label} | {cpu['replicas']:.3f} | {cpu['haproxy']:.3f} | {cpu['wrk']:.3f} | "
                 f"{cpu['other']:.3f} | {cpu['all']:.3f} | {cpu['busy']:.0%} |"

@@ -1,14 +1,16 @@
-"""bench/scale.py's Deployment variant for podman kube play: what it leaves out, and that it stays valid."""
+"""bench/scale.py's pure parts: the Deployment variant podman kube plays, and its CPU accounting."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import pytest
 import yaml
 
-from bench.scale import kube_variant
+from bench.scale import kube_variant, machine_cpu_s, mean_cpu
 
 
 def test_the_kube_play_variant_has_no_host_ports_and_stays_a_valid_deployment(tmp_path: Path) -> None:
@@ -25,3 +27,22 @@ def test_the_kube_play_variant_has_no_host_ports_and_stays_a_valid_deployment(tm
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "WARN" not in checked.stdout + checked.stderr
+
+
+def test_the_machine_cpu_counter_moves_with_work_and_never_exceeds_the_clock() -> None:
+    busy_before, all_before = machine_cpu_s()
+    deadline = time.process_time() + 0.3
+    while time.process_time() < deadline:  # 0.3 s of this process's CPU
+        pass
+    busy_after, all_after = machine_cpu_s()
+    assert busy_after - busy_before >= 0.25
+    assert 0 < busy_after - busy_before <= all_after - all_before
+
+
+def test_cpu_figures_of_several_runs_average_by_role() -> None:
+    runs = [
+        {"cpu_ms_per_request": {"replicas": 2.0, "haproxy": 0.1, "wrk": 0.1, "other": 0.0}, "machine_busy": 0.9},
+        {"cpu_ms_per_request": {"replicas": 3.0, "haproxy": 0.3, "wrk": 0.1, "other": 0.2}, "machine_busy": 1.0},
+    ]
+    mean = mean_cpu(runs)
+    assert mean == pytest.approx({"replicas": 2.5, "haproxy": 0.2, "wrk": 0.1, "other": 0.1, "all": 2.9, "busy": 0.95})
