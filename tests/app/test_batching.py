@@ -50,6 +50,31 @@ async def test_concurrent_requests_share_calls_and_get_their_own_answers() -> No
 
 
 @pytest.mark.anyio
+async def test_a_request_the_loop_submits_as_the_model_frees_up_joins_the_next_call() -> None:
+    sizes: list[int] = []
+    gate = threading.Event()
+
+    def model(batch: Batch) -> Inference:
+        gate.wait(5)
+        return Inference(batch, None)
+
+    batcher = MicroBatcher(model, max_batch=64, max_queue_images=100, on_batch=sizes.append)
+    batcher.start()
+    try:
+        # The call the gate holds: a batch, so the service counts as under load.
+        running = asyncio.ensure_future(batcher.submit(_images(0.0, n=2)))
+        await asyncio.sleep(0.05)
+        queued = asyncio.ensure_future(batcher.submit(_images(0.1)))
+        await asyncio.sleep(0.05)
+        gate.set()  # the thread is free at once; the next request reaches the queue a loop turn later
+        arriving = asyncio.ensure_future(batcher.submit(_images(0.2)))
+        await asyncio.gather(running, queued, arriving)
+    finally:
+        batcher.stop()
+    assert sizes == [2, 2]
+
+
+@pytest.mark.anyio
 async def test_a_full_queue_is_overloaded() -> None:
     gate = threading.Event()
 
