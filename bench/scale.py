@@ -184,6 +184,27 @@ class CpuMeter:
         }
 
 
+def batches(addresses: list[str]) -> tuple[float, float]:
+    """Images and model calls so far, all replicas together, from their ``inference_batch_size``."""
+    images = calls = 0.0
+    for host in addresses:
+        with urllib.request.urlopen(f"http://{host}:8000/metrics", timeout=5) as response:
+            for line in response.read().decode().splitlines():
+                if line.startswith("inference_batch_size_sum "):
+                    images += float(line.split()[1])
+                elif line.startswith("inference_batch_size_count "):
+                    calls += float(line.split()[1])
+    return images, calls
+
+
+def with_mean_batch(addresses: list[str], work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """``work``'s result with ``mean_batch``: images per model call while it ran."""
+    images, calls = batches(addresses)
+    result = work()
+    images_after, calls_after = batches(addresses)
+    return result | {"mean_batch": round((images_after - images) / max(calls_after - calls, 1), 1)}
+
+
 def summary(result: dict[str, Any]) -> dict[str, Any]:
     seconds = result["duration_us"] / 1e6
     return {
@@ -226,8 +247,12 @@ def rounds_through(body: Path, names: list[str], rounds: int, duration: int) -> 
     measured: list[dict[str, Any]] = []
     for index in range(rounds):
         print(f"{len(addresses)} replicas, round {index + 1}: direct, then through HAProxy", flush=True)
-        measured.append({"direct": meter.measure(lambda: direct(body, addresses, duration))})
-        measured[-1]["haproxy"] = meter.measure(lambda: summary(wrk(PORT, "/denoise", body, CLIENTS, duration)))
+        measured.append(
+            {"direct": with_mean_batch(addresses, lambda: meter.measure(lambda: direct(body, addresses, duration)))}
+        )
+        measured[-1]["haproxy"] = with_mean_batch(
+            addresses, lambda: meter.measure(lambda: summary(wrk(PORT, "/denoise", body, CLIENTS, duration)))
+        )
     direct_rate = sum(r["direct"]["requests_per_s"] for r in measured)
     haproxy_rate = sum(r["haproxy"]["requests_per_s"] for r in measured)
     return {
@@ -504,15 +529,16 @@ def render_markdown(report: dict[str, Any]) -> str:
         "the third stopped):",
         "",
         "| replicas | round | direct req/s | direct p99 ms (worst replica) | through HAProxy req/s "
-        "| HAProxy p50 / p99 ms |",
-        "|---:|---:|---:|---:|---:|---|",
+        "| HAProxy p50 / p99 ms | images per model call, direct / through HAProxy |",
+        "|---:|---:|---:|---:|---:|---|---|",
     ]
     for replicas, measured in report["throughput"].items():
         for index, row in enumerate(measured["rounds"], 1):
             lines.append(
                 f"| {replicas} | {index} | {row['direct']['requests_per_s']:,.0f} | "
                 f"{row['direct']['p99_ms_worst_replica']} | {row['haproxy']['requests_per_s']:,.0f} | "
-                f"{row['haproxy']['p50_ms']} / {row['haproxy']['p99_ms']} |"
+                f"{row['haproxy']['p50_ms']} / {row['haproxy']['p99_ms']} | "
+                f"{row['direct']['mean_batch']} / {row['haproxy']['mean_batch']} |"
             )
     lines.append("")
     for replicas, measured in report["throughput"].items():
