@@ -76,10 +76,10 @@ class MicroBatcher:
             if first is None:
                 return
             # Under load (the last call was a batch), requests the loop is still parsing would
-            # otherwise wait for the next call. Without this, behind a load balancer (arrivals
-            # spread out) batches were ~6 images instead of ~8 reached directly, and the model costs
-            # more per image in small batches: the replicas spent 0.43 ms more CPU per request
-            # (python -m bench.scale). A lone request skips the wait (a loop round trip, ~0.15 ms).
+            # otherwise wait for the next call. Behind a load balancer, where arrivals are spread
+            # out, batches were smaller than with clients reaching a replica directly, and the model
+            # costs more per image in small batches: the replicas spent 0.43 ms more CPU per request
+            # (python -m bench.scale, docs/performance.md). A lone request skips the wait.
             if last_size > 1:
                 _catch_up(first.loop)
             jobs, size, stop = [first], len(first.images), False

@@ -151,6 +151,8 @@ def _scorer(score: Any, spec: Any, path: Path, tf: Any) -> Any:
 
 
 def _denoise_only(denoise: Any, tf: Any) -> Callable[[Batch], Inference]:
+    """A version without a scorer: one call, no scores."""
+
     def run(batch: Batch) -> Inference:
         return Inference(np.asarray(denoise(tf.constant(batch)), dtype=np.float32), None)
 

@@ -133,14 +133,15 @@ def all_up() -> bool:
     return servers_up() == REPLICAS
 
 
-def container_cpu_s(container: str) -> float:
-    """CPU seconds the container has used, from its cgroup (v2's cpu.stat, else v1's cpuacct)."""
-    group = run("podman", "inspect", "-f", "{{.State.CgroupPath}}", container).strip()
-    v2 = Path("/sys/fs/cgroup") / group.lstrip("/") / "cpu.stat"
+def cpu_counter(container: str) -> Callable[[], float]:
+    """The CPU seconds the container has used so far, read from its cgroup (v2's cpu.stat, else
+    v1's cpuacct); found once, so that reading it costs no podman call inside a measurement."""
+    group = run("podman", "inspect", "-f", "{{.State.CgroupPath}}", container).strip().lstrip("/")
+    v2 = Path("/sys/fs/cgroup") / group / "cpu.stat"
     if v2.exists():
-        fields = dict(line.split() for line in v2.read_text().splitlines())
-        return int(fields["usage_usec"]) / 1e6
-    return int((Path("/sys/fs/cgroup/cpuacct") / group.lstrip("/") / "cpuacct.usage").read_text()) / 1e9
+        return lambda: int(dict(line.split() for line in v2.read_text().splitlines())["usage_usec"]) / 1e6
+    v1 = Path("/sys/fs/cgroup/cpuacct") / group / "cpuacct.usage"
+    return lambda: int(v1.read_text()) / 1e9
 
 
 def machine_cpu_s() -> tuple[float, float]:
@@ -160,14 +161,14 @@ class CpuMeter:
     """
 
     def __init__(self, replicas: list[str], haproxy: str) -> None:
-        self.containers = {"replicas": replicas, "haproxy": [haproxy]}
+        self.counters = {"replicas": [cpu_counter(name) for name in replicas], "haproxy": [cpu_counter(haproxy)]}
 
     def _sample(self) -> dict[str, float]:
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
         busy, every = machine_cpu_s()
         sample = {"wrk": children.ru_utime + children.ru_stime, "busy": busy, "all": every}
-        for role, names in self.containers.items():
-            sample[role] = sum(container_cpu_s(name) for name in names)
+        for role, counters in self.counters.items():
+            sample[role] = sum(counter() for counter in counters)
         return sample
 
     def measure(self, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
