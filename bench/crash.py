@@ -19,11 +19,10 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
-from bench.run import ROOT, payloads, serve, wrk
+from bench.run import ROOT, metrics_text, payloads, serve, wrk
 
 PORT = 8191
 CLIENTS = 32
@@ -33,8 +32,7 @@ KILL_AT_S = 6
 
 def shed_and_503(port: int) -> tuple[float, float]:
     """(requests shed by the in-flight limit, 503 answers on /denoise) so far, from /metrics."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-        text = response.read().decode()
+    text = metrics_text(port)
     shed = sum(float(v) for v in re.findall(r"^http_requests_shed_total\S* (\S+)$", text, re.MULTILINE))
     errors = sum(
         float(v)

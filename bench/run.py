@@ -189,10 +189,15 @@ def wrk(
 # --- the service's own latency histogram --------------------------------------------------------
 
 
+def metrics_text(port: int, host: str = "127.0.0.1") -> str:
+    """The service's /metrics page (Prometheus text format)."""
+    with urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=5) as response:
+        return str(response.read().decode())
+
+
 def scrape_latency(port: int, route: str) -> dict[float, float]:
     """Cumulative bucket counts of 2xx latency for ``route`` from the service's /metrics."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-        text = response.read().decode()
+    text = metrics_text(port)
     pattern = re.compile(
         r'^http_request_duration_seconds_bucket\{le="([^"]+)",route="'
         + re.escape(route)

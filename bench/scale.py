@@ -34,7 +34,7 @@ from typing import Any
 
 import yaml
 
-from bench.run import BOUNDARY, ROOT, payloads, wrk
+from bench.run import BOUNDARY, ROOT, metrics_text, payloads, wrk
 
 PROJECT = "denoise-scale"
 REPLICAS = 3
@@ -189,12 +189,11 @@ def batches(addresses: list[str]) -> tuple[float, float]:
     """Images and model calls so far, all replicas together, from their ``inference_batch_size``."""
     images = calls = 0.0
     for host in addresses:
-        with urllib.request.urlopen(f"http://{host}:8000/metrics", timeout=5) as response:
-            for line in response.read().decode().splitlines():
-                if line.startswith("inference_batch_size_sum "):
-                    images += float(line.split()[1])
-                elif line.startswith("inference_batch_size_count "):
-                    calls += float(line.split()[1])
+        for line in metrics_text(8000, host).splitlines():
+            if line.startswith("inference_batch_size_sum "):
+                images += float(line.split()[1])
+            elif line.startswith("inference_batch_size_count "):
+                calls += float(line.split()[1])
     return images, calls
 
 
@@ -245,15 +244,16 @@ def rounds_through(body: Path, names: list[str], rounds: int, duration: int) -> 
     """Interleaved rounds: the replicas ``names`` directly, then through HAProxy."""
     addresses = [address(name) for name in names]
     meter = CpuMeter(names, haproxy())
+
+    def measured_run(work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """``work``'s result with its CPU per request and its images per model call."""
+        return with_mean_batch(addresses, lambda: meter.measure(work))
+
     measured: list[dict[str, Any]] = []
     for index in range(rounds):
         print(f"{len(addresses)} replicas, round {index + 1}: direct, then through HAProxy", flush=True)
-        measured.append(
-            {"direct": with_mean_batch(addresses, lambda: meter.measure(lambda: direct(body, addresses, duration)))}
-        )
-        measured[-1]["haproxy"] = with_mean_batch(
-            addresses, lambda: meter.measure(lambda: summary(wrk(PORT, "/denoise", body, CLIENTS, duration)))
-        )
+        measured.append({"direct": measured_run(lambda: direct(body, addresses, duration))})
+        measured[-1]["haproxy"] = measured_run(lambda: summary(wrk(PORT, "/denoise", body, CLIENTS, duration)))
     direct_rate = sum(r["direct"]["requests_per_s"] for r in measured)
     haproxy_rate = sum(r["haproxy"]["requests_per_s"] for r in measured)
     return {
