@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pytest
 import tensorflow as tf
 
-from app.inference import latest_version, load_model
+from app.inference import Model, latest_version, load_model
 from app.settings import DEFAULT_MODEL_DIR
 from tests.images import noisy
 
@@ -19,12 +20,23 @@ def _batch(digits: npt.NDArray[np.uint8], size: int) -> npt.NDArray[np.float32]:
     return (np.stack(images).astype(np.float32) / 255.0)[..., np.newaxis]
 
 
+@pytest.fixture(scope="module")
+def served() -> Model:
+    return load_model(DEFAULT_MODEL_DIR)
+
+
+@pytest.fixture(scope="module")
+def endpoints() -> Any:
+    """The served SavedModel as TensorFlow loads it, its endpoints called one by one."""
+    return tf.saved_model.load(str(latest_version(DEFAULT_MODEL_DIR)))
+
+
 @pytest.mark.parametrize("size", [1, 5])
-def test_one_call_denoises_and_scores_as_the_two_endpoints_do(digits: npt.NDArray[np.uint8], size: int) -> None:
-    model = load_model(DEFAULT_MODEL_DIR)
+def test_one_call_denoises_and_scores_as_the_two_endpoints_do(
+    served: Model, endpoints: Any, digits: npt.NDArray[np.uint8], size: int
+) -> None:
     batch = _batch(digits, size)
-    endpoints = tf.saved_model.load(str(latest_version(DEFAULT_MODEL_DIR)))
-    inference = model(batch)
+    inference = served(batch)
     assert inference.scores is not None
     np.testing.assert_allclose(inference.denoised, endpoints.serve(tf.constant(batch)).numpy(), atol=1e-6)
     np.testing.assert_allclose(inference.scores, endpoints.score(tf.constant(batch)).numpy(), atol=1e-6)
