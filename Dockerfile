@@ -4,11 +4,14 @@ FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 RUN python -m venv /opt/venv
-# Dependencies first, from the lock file, so code changes do not reinstall TensorFlow.
+# The default image serves with OpenVINO. `--build-arg EXTRAS=tensorflow` adds TensorFlow for
+# INFERENCE_ENGINE=tensorflow (a GPU host, say): about 1.5 GB more.
+ARG EXTRAS=""
+# Dependencies first, from the lock file, so code changes do not reinstall them.
 COPY constraints.txt ./
 COPY pyproject.toml README.md ./
 RUN mkdir app model && touch app/__init__.py model/__init__.py \
-    && /opt/venv/bin/python -m pip install --no-cache-dir -c constraints.txt . \
+    && /opt/venv/bin/python -m pip install --no-cache-dir -c constraints.txt ".${EXTRAS:+[$EXTRAS]}" \
     && /opt/venv/bin/python -m pip uninstall --yes denoise-service
 COPY app ./app
 COPY model ./model

@@ -1,24 +1,22 @@
-"""Loading the SavedModel and running it. Every TensorFlow call in the service lives here."""
+"""The service's one model interface: a SavedModel version, compiled by the configured engine.
+
+Which engine runs it is a setting (``INFERENCE_ENGINE``); each lives in ``app/engines/`` and only
+the chosen one's library is imported. Every model call in the service goes through ``Model``.
+"""
 
 from __future__ import annotations
 
+import importlib
 import logging
-import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
-from app.framing import SIDE
+from app.engines import Batch, Compiled, EngineName, ModelLoadError, Precision, Scores
 from model.card import CARD_FILE, ModelCard, read_card
 
 log = logging.getLogger(__name__)
-
-Batch = npt.NDArray[np.float32]  # (N, 28, 28, 1) in [0, 1]
-Scores = npt.NDArray[np.float32]  # (N,) anomaly scores in [0, 1]
 
 
 @dataclass(frozen=True)
@@ -35,9 +33,13 @@ class Inference:
     def __getitem__(self, rows: slice) -> Inference:
         return Inference(self.denoised[rows], None if self.scores is None else self.scores[rows])
 
-
-class ModelLoadError(Exception):
-    """The model directory cannot be served; the message names the path and the problem."""
+    @staticmethod
+    def concatenate(parts: list[Inference]) -> Inference:
+        """Several calls' outputs, in order, as one."""
+        scores = [p.scores for p in parts if p.scores is not None]
+        return Inference(
+            np.concatenate([p.denoised for p in parts]), np.concatenate(scores) if len(scores) == len(parts) else None
+        )
 
 
 def latest_version(model_dir: Path) -> Path:
@@ -52,122 +54,78 @@ def latest_version(model_dir: Path) -> Path:
 
 @dataclass(frozen=True)
 class Model:
-    """One loaded SavedModel version with its model card."""
+    """One model version with its card, compiled by an engine."""
 
     path: Path
     version: int
     card: ModelCard | None
+    engine: EngineName
+    precision: Precision  # what runs: f32 or bf16
     anomaly_threshold: float | None  # what the flag compares: the score's, or (no scorer) the MSE's
-    _saved_model: Any  # holds the variables the function below uses
-    _run: Callable[[Batch], Inference]
+    _compiled: Compiled
 
     def __call__(self, batch: Batch) -> Inference:
-        """Denoise (and score) a batch; safe to call from any thread but the event loop's."""
-        return self._run(batch)
+        """Denoise (and score) a batch; call it from any thread but the event loop's."""
+        denoised, scores = self._compiled.run(batch)
+        return Inference(denoised, scores)
 
 
-def configure_tensorflow() -> None:
-    """Quiet TensorFlow's C++ logs before it is imported (setdefault: the operator may override)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+def load_model(
+    model_dir: Path,
+    engine: EngineName = EngineName.OPENVINO,
+    precision: Precision = Precision.AUTO,
+    threads: int = 1,
+) -> Model:
+    """Load, check and warm the highest version under ``model_dir`` with ``engine``."""
+    return load_version(latest_version(model_dir), engine, precision, threads)
 
 
-def load_model(model_dir: Path, intra_op_threads: int = 0) -> Model:
-    """Load, check and warm the highest version under ``model_dir``."""
-    path = latest_version(model_dir)
-    configure_tensorflow()
-    import tensorflow as tf
-
-    try:
-        # With one worker per core, a second thread per call only adds hand-offs: a batch-1 call
-        # takes 40% less time on one thread (docs/performance.md).
-        tf.config.threading.set_intra_op_parallelism_threads(intra_op_threads)
-    except RuntimeError:  # TensorFlow already ran in this process (tests): keep what it has
-        log.debug("TensorFlow is initialised; its intra-op thread count stays as it is")
-
-    try:
-        loaded = tf.saved_model.load(str(path))
-    except Exception as exc:  # TF raises many types (OSError, ValueError, its own errors)
-        raise ModelLoadError(f"cannot load a SavedModel from {str(path)!r}: {exc}".splitlines()[0]) from exc
-    serve = getattr(loaded, "serve", None)
-    if serve is None:
-        raise ModelLoadError(f"SavedModel {str(path)!r} has no 'serve' endpoint")
-    spec = tf.TensorSpec([None, SIDE, SIDE, 1], tf.float32)
-    denoise = _denoiser(serve, spec, path, tf)
+def load_version(path: Path, engine: EngineName, precision: Precision, threads: int) -> Model:
+    """Load, check and warm the version at ``path`` with ``engine``."""
+    if not path.name.isdigit():
+        raise ModelLoadError(f"{str(path)!r} is not a version directory: its name must be an integer")
     try:
         card = read_card(path)
     except (OSError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
         raise ModelLoadError(f"model card {str(path / CARD_FILE)!r} cannot be read: {exc}") from exc
-    score = getattr(loaded, "score", None)
-    if score is None:
+    module = importlib.import_module(f"app.engines.{engine.value}")
+    if precision is Precision.AUTO:
+        precision = _auto_precision(engine, card)
+    compiled: Compiled = module.load(path, precision, threads)
+    if engine is EngineName.IDENTITY:  # it reads no SavedModel: the flag falls back to the error's
         threshold = card.evaluation.anomaly_threshold if card else None
-        run = _denoise_only(denoise, tf)
-    elif card is None or card.anomaly is None:
-        raise ModelLoadError(f"SavedModel {str(path)!r} has a 'score' endpoint but its card gives no threshold")
-    else:
+    elif compiled.has_scorer:
+        if card is None or card.anomaly is None:
+            raise ModelLoadError(f"SavedModel {str(path)!r} has an anomaly scorer but its card gives no threshold")
         threshold = card.anomaly.threshold
-        run = _denoise_and_score(denoise, _scorer(score, spec, path, tf), spec, tf)
-    log.info("loaded model version %s from %s", path.name, path)
+    elif card is not None and card.anomaly is not None:
+        raise ModelLoadError(
+            f"the card of {str(path)!r} has an anomaly scorer that INFERENCE_ENGINE={engine.value} does not find "
+            "in the SavedModel (OpenVINO reads the serving_default signature: re-export with python -m model.export)"
+        )
+    else:
+        threshold = card.evaluation.anomaly_threshold if card else None
+    log.info(
+        "loaded model version %s from %s",
+        path.name,
+        path,
+        extra={"fields": {"engine": engine.value, "precision": compiled.precision.value}},
+    )
     return Model(
         path=path,
         version=int(path.name),
         card=card,
+        engine=engine,
+        precision=compiled.precision,
         anomaly_threshold=threshold,
-        _saved_model=loaded,
-        _run=run,
+        _compiled=compiled,
     )
 
 
-def _denoiser(serve: Any, spec: Any, path: Path, tf: Any) -> Any:
-    """The ``serve`` endpoint's concrete function for float32 [N, 28, 28, 1], checked on one image.
+def _auto_precision(engine: EngineName, card: ModelCard | None) -> Precision:
+    """bf16 where the CPU runs it natively and the card says that it changes nothing that matters."""
+    if engine is not EngineName.OPENVINO or card is None or not card.serving.bf16_approved:
+        return Precision.F32
+    from app.engines.openvino import bf16_available
 
-    Called directly, not through ``serve``: no tracing or signature matching per call, which is a
-    third of a batch-1 call's time.
-    """
-    probe = np.zeros((1, SIDE, SIDE, 1), dtype=np.float32)
-    try:
-        concrete = serve.get_concrete_function(spec)
-        output = np.asarray(concrete(tf.constant(probe)))  # also the warm-up call
-    except Exception as exc:
-        raise ModelLoadError(
-            f"SavedModel {str(path)!r} does not accept float32 [N, {SIDE}, {SIDE}, 1]: {exc}".splitlines()[0]
-        ) from exc
-    if output.shape != probe.shape:
-        raise ModelLoadError(
-            f"SavedModel {str(path)!r} maps [1, {SIDE}, {SIDE}, 1] to {list(output.shape)}, not the same shape"
-        )
-    return concrete
-
-
-def _scorer(score: Any, spec: Any, path: Path, tf: Any) -> Any:
-    """The ``score`` endpoint's concrete function (float32 [N, 28, 28, 1] -> [N]), checked."""
-    try:
-        concrete = score.get_concrete_function(spec)
-        probe = np.asarray(concrete(tf.constant(np.zeros((2, SIDE, SIDE, 1), dtype=np.float32))))
-    except Exception as exc:
-        raise ModelLoadError(f"SavedModel {str(path)!r}: its 'score' endpoint fails: {exc}".splitlines()[0]) from exc
-    if probe.shape != (2,):
-        raise ModelLoadError(f"SavedModel {str(path)!r} scores 2 images as {list(probe.shape)}, not [2]")
-    return concrete
-
-
-def _denoise_only(denoise: Any, tf: Any) -> Callable[[Batch], Inference]:
-    """A version without a scorer: one call, no scores."""
-
-    def run(batch: Batch) -> Inference:
-        return Inference(np.asarray(denoise(tf.constant(batch)), dtype=np.float32), None)
-
-    return run
-
-
-def _denoise_and_score(denoise: Any, score: Any, spec: Any, tf: Any) -> Callable[[Batch], Inference]:
-    """Both endpoints as one TensorFlow call, which runs the two graphs side by side: a batch takes
-    less time than two calls one after the other, for about the same CPU (python -m bench.micro)."""
-    both = tf.function(lambda images: (denoise(images), score(images)), input_signature=[spec])
-    concrete = both.get_concrete_function()
-
-    def run(batch: Batch) -> Inference:
-        denoised, scores = concrete(tf.constant(batch))
-        return Inference(np.asarray(denoised, dtype=np.float32), np.asarray(scores, dtype=np.float32).reshape(-1))
-
-    run(np.zeros((1, SIDE, SIDE, 1), dtype=np.float32))  # traced and warmed now, not on a request
-    return run
+    return Precision.BF16 if bf16_available() else Precision.F32

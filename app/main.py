@@ -14,8 +14,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
+from app.engines import ModelLoadError
 from app.errors import install_error_handlers
-from app.inference import ModelLoadError, load_model
+from app.inference import load_model
 from app.limits import DeclaredLengthLimit, InFlightLimit
 from app.observability import OneLineStartupFailure, RequestMiddleware, configure_logging
 from app.routes import denoise, docs, health, model_info
@@ -45,9 +46,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # Loading imports TensorFlow and runs a warm-up call: seconds of work, off the event loop.
+        # Loading converts and compiles the model and runs a warm-up call: off the event loop.
         try:
-            model = await run_in_threadpool(load_model, settings.model_dir, settings.tf_intra_op_threads)
+            model = await run_in_threadpool(
+                load_model,
+                settings.model_dir,
+                settings.inference_engine,
+                settings.inference_precision,
+                settings.inference_threads,
+            )
         except ModelLoadError as exc:
             log.critical("cannot start: %s", exc)
             raise
@@ -56,9 +63,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if shared is not None:
             shared.serve()
         app.openapi_schema = None  # regenerated with that example
-        # TensorFlow leaves ~340,000 long-lived objects; a full collection that walks them all
-        # stalls every request in flight for ~150 ms (python -m bench.micro). They live as long as
-        # the process, so move them out of the collector's sight.
+        # The libraries leave long-lived objects (TensorFlow ~340,000) that a full collection would
+        # walk, stalling every request in flight (~150 ms with TensorFlow, python -m bench.micro).
+        # They live as long as the process, so move them out of the collector's sight.
         gc.freeze()
         log.info("ready", extra={"fields": {"model_version": service.model_version}})
         try:

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -56,6 +56,14 @@ class Metrics:
             "inference_batch_size", "Images per model call", buckets=_BATCH_BUCKETS, registry=self.registry
         )
         self.model_errors = Counter("model_errors", "Failed model calls", registry=self.registry)
+        # Which model runs, and on what: one series per worker, set to 1 once its model is loaded.
+        self.model = Gauge(
+            "model_info",
+            "The served model: version, inference engine and precision",
+            ["version", "engine", "precision"],
+            multiprocess_mode="max",
+            registry=self.registry,
+        )
         # Not in http_requests: shed requests are answered before the request middleware.
         self.shed = Counter(
             "http_requests_shed",

@@ -96,6 +96,8 @@ class ModelInfo(BaseModel):
 
     version: int
     path: str
+    engine: str = Field(description="What runs the model (INFERENCE_ENGINE)", examples=["openvino"])
+    precision: str = Field(description="The precision it runs at (INFERENCE_PRECISION resolved)", examples=["f32"])
     architecture: str | None
     parameters: int | None
     signature: dict[str, Any] | None

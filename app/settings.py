@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.engines import EngineName, Precision
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "model" / "artifacts" / "denoiser"
 
@@ -33,11 +35,27 @@ class Settings(BaseSettings):
         description="Denoise requests in progress, all workers together, beyond which new ones get 503 at once.",
     )
     request_timeout_s: float = Field(30.0, gt=0, description="Deadline for a request's inference.")
-    tf_intra_op_threads: int = Field(
+    inference_engine: EngineName = Field(
+        EngineName.OPENVINO,
+        description="What runs the model: openvino, tensorflow (an optional extra), or identity (benchmarks only).",
+    )
+    inference_precision: Precision = Field(
+        Precision.AUTO,
+        description="f32, bf16 (OpenVINO on a bf16 CPU), or auto: bf16 where the CPU has it and the card approves.",
+    )
+    inference_threads: int = Field(
         1,
         ge=0,
-        description="TensorFlow threads per model call (0: one per core). 1 fits one worker per core.",
+        # The old name still works: deployments set it before the engine became a setting.
+        validation_alias=AliasChoices("inference_threads", "tf_intra_op_threads"),
+        description="Threads per model call (0: the engine decides). 1 fits one worker per core.",
     )
     api_key: str | None = Field(None, description="When set, the denoise routes require it.")
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS.")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("inference_engine", "inference_precision", "log_level", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        """Names read case-insensitively: LOG_LEVEL=INFO is what people write."""
+        return value.lower() if isinstance(value, str) else value

@@ -1,13 +1,13 @@
-"""Three measurements behind the service's settings, each in a fresh process:
+"""The model alone, engine by engine, each in a fresh process, written to docs/micro.{md,json}:
 
     python -m bench.micro
 
-- a full garbage collection once TensorFlow and the model are loaded, before and after
-  ``gc.freeze()`` (why the lifespan freezes);
-- a batch-1 and a batch-256 model call with 1 TensorFlow thread and with one per core (why
-  ``TF_INTRA_OP_THREADS`` defaults to 1);
-- with 1 thread, the served model's denoise and score endpoints as two TensorFlow calls per batch
-  against the one fused call the service makes: wall and CPU time (why ``app.inference`` fuses).
+For TensorFlow f32, OpenVINO f32 and (on a CPU with bf16) OpenVINO bf16, with the served model and
+one thread per call (as each worker runs it): median ms per call at batch 1, 8, 16 and 64 and per
+image, the largest difference from TensorFlow's output on the same noisy digits, the process's
+resident memory once loaded, and a full garbage collection before and after ``gc.freeze()`` (why
+the lifespan freezes). Calls of one batch size alternate rounds, so the machine's noise hits them
+alike; the engines run one after another, minutes apart at most.
 """
 
 from __future__ import annotations
@@ -17,100 +17,146 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from app.inference import Model
+from bench.run import cpu_model, git_commit
+
+ROOT = Path(__file__).resolve().parent.parent
+BATCHES = (1, 8, 16, 64)
+RUNS = (("tensorflow", "f32"), ("openvino", "f32"), ("openvino", "bf16"))
 
 
-def _child(threads: int) -> dict[str, float]:
+def _rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _child(engine: str, precision: str, outputs: Path) -> dict[str, Any]:
     import gc
 
+    from app.engines import EngineName, Precision
     from app.inference import load_model
     from app.settings import DEFAULT_MODEL_DIR
+    from tests.images import mnist_digits
 
-    model = load_model(DEFAULT_MODEL_DIR, intra_op_threads=threads)
-    result: dict[str, float] = {"objects": len(gc.get_objects())}
+    started = time.perf_counter()
+    model = load_model(DEFAULT_MODEL_DIR, EngineName(engine), Precision(precision), threads=1)
+    result: dict[str, Any] = {
+        "engine": engine,
+        "precision": model.precision.value,
+        "model_version": model.version,
+        "load_s": round(time.perf_counter() - started, 2),
+        "rss_mb": round(_rss_mb(), 1),
+        "objects": len(gc.get_objects()),
+    }
     started = time.perf_counter()
     gc.collect()
-    result["full_gc_ms"] = (time.perf_counter() - started) * 1000
+    result["full_gc_ms"] = round((time.perf_counter() - started) * 1000, 2)
     gc.freeze()
     started = time.perf_counter()
     gc.collect()
-    result["full_gc_after_freeze_ms"] = (time.perf_counter() - started) * 1000
-    for batch_size, repeats in ((1, 500), (256, 40)):
-        batch = np.zeros((batch_size, 28, 28, 1), np.float32)
-        for _ in range(20):
+    result["full_gc_after_freeze_ms"] = round((time.perf_counter() - started) * 1000, 2)
+    rng = np.random.default_rng(0)
+    digits = mnist_digits()[:64] / 255.0
+    noisy = np.clip(digits + 0.5 * rng.standard_normal(digits.shape), 0, 1).astype(np.float32)[..., np.newaxis]
+    np.save(outputs, model(noisy).denoised)
+    times: dict[int, list[float]] = {size: [] for size in BATCHES}
+    for _ in range(7):  # rounds, alternating the batch sizes
+        for size in BATCHES:
+            batch = noisy[:size]
             model(batch)
-        times = []
-        for _ in range(repeats):
-            started = time.perf_counter()
-            model(batch)
-            times.append(time.perf_counter() - started)
-        result[f"batch_{batch_size}_ms"] = statistics.median(times) * 1000
-    if threads == 1:
-        result |= _one_call_or_two(model)
+            calls = max(5, 200 // size)
+            wall = time.perf_counter()
+            for _ in range(calls):
+                model(batch)
+            times[size].append((time.perf_counter() - wall) / calls)
+    for size in BATCHES:
+        ms = statistics.median(times[size]) * 1000
+        result[f"batch_{size}_ms"] = round(ms, 3)
+        result[f"batch_{size}_ms_per_image"] = round(ms / size, 3)
+    result["rss_after_mb"] = round(_rss_mb(), 1)
     return result
 
 
-def _one_call_or_two(model: Model) -> dict[str, float]:
-    """Median wall and CPU ms per batch: the endpoints called one after the other, and ``model``."""
-    import tensorflow as tf
-
-    loaded = tf.saved_model.load(str(model.path))
-    if getattr(loaded, "score", None) is None:
-        return {}
-    spec = tf.TensorSpec([None, 28, 28, 1], tf.float32)
-    denoise, score = loaded.serve.get_concrete_function(spec), loaded.score.get_concrete_function(spec)
-
-    def two_calls(batch: np.ndarray) -> None:
-        images = tf.constant(batch)
-        np.asarray(denoise(images)), np.asarray(score(images))
-
-    ways: dict[str, Callable[[np.ndarray], object]] = {"two_calls": two_calls, "one_call": model}
-    result: dict[str, float] = {}
-    for batch_size in (1, 8):
-        batch = np.zeros((batch_size, 28, 28, 1), np.float32)
-        walls: dict[str, list[float]] = {name: [] for name in ways}
-        cpus: dict[str, list[float]] = {name: [] for name in ways}
-        for _ in range(7):  # rounds of 50 calls each way, alternating: the machine's noise hits both
-            for name, call in ways.items():
-                wall, cpu = time.perf_counter(), time.process_time()
-                for _ in range(50):
-                    call(batch)
-                walls[name].append((time.perf_counter() - wall) / 50)
-                cpus[name].append((time.process_time() - cpu) / 50)
-        for name in ways:
-            result[f"{name}_{batch_size}_ms"] = statistics.median(walls[name]) * 1000
-            result[f"{name}_{batch_size}_cpu_ms"] = statistics.median(cpus[name]) * 1000
-    return result
-
-
-def main() -> int:
-    if len(sys.argv) == 3 and sys.argv[1] == "--child":
-        print(json.dumps(_child(int(sys.argv[2]))))
-        return 0
-    env = os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3"}
-    for threads in (1, 0):
-        out = subprocess.run(
-            [sys.executable, "-m", "bench.micro", "--child", str(threads)],
-            capture_output=True, text=True, env=env, check=True,
-        ).stdout  # fmt: skip
-        r = json.loads(out.strip().splitlines()[-1])
-        label = "1 thread" if threads == 1 else f"{os.cpu_count()} threads (one per core)"
-        print(
-            f"TensorFlow {label}: batch 1 {r['batch_1_ms']:.2f} ms, batch 256 {r['batch_256_ms']:.1f} ms "
-            f"({r['batch_256_ms'] / 256:.3f} ms/image); full GC over {r['objects']:,.0f} objects "
-            f"{r['full_gc_ms']:.0f} ms, after gc.freeze() {r['full_gc_after_freeze_ms']:.2f} ms"
+def render(result: dict[str, Any]) -> str:
+    ctx, rows = result["context"], result["rows"]
+    lines = [
+        "# The model alone, by engine",
+        "",
+        f"Written by `{ctx['command']}` on {ctx['date']} at commit {ctx['commit']}: {ctx['cpu']}, "
+        f"{ctx['cpus']} CPUs; model version {rows[0]['model_version']}, one thread per call, each engine "
+        "in a fresh process. Median of 7 rounds.",
+        "",
+        "| engine | precision | batch 1 ms | batch 8 ms/image | batch 16 ms/image | batch 64 ms/image "
+        "| largest difference from TensorFlow | resident MB after load | load s |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['engine']} | {r['precision']} | {r['batch_1_ms']:.2f} | {r['batch_8_ms_per_image']:.3f} "
+            f"| {r['batch_16_ms_per_image']:.3f} | {r['batch_64_ms_per_image']:.3f} "
+            f"| {r['max_abs_difference']:.2g} | {r['rss_mb']:.0f} | {r['load_s']} |"
         )
-        for batch_size in (1, 8) if "one_call_1_ms" in r else ():
-            print(
-                f"  denoise + score at batch {batch_size}, wall / CPU ms: two calls "
-                f"{r[f'two_calls_{batch_size}_ms']:.2f} / {r[f'two_calls_{batch_size}_cpu_ms']:.2f}, one call "
-                f"{r[f'one_call_{batch_size}_ms']:.2f} / {r[f'one_call_{batch_size}_cpu_ms']:.2f}"
-            )
+    lines += ["", "Full garbage collection once loaded, and after `gc.freeze()` (what the lifespan does):", ""]
+    lines += [
+        f"- {r['engine']} {r['precision']}: {r['objects']:,} objects, {r['full_gc_ms']:.1f} ms; "
+        f"after freeze {r['full_gc_after_freeze_ms']:.2f} ms"
+        for r in rows
+    ]
+    if result.get("skipped"):
+        lines += ["", f"Not measured: {result['skipped']}."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) == 4 and args[0] == "--child":
+        print(json.dumps(_child(args[1], args[2], Path(args[3]))))
+        return 0
+    from app.engines.openvino import bf16_available
+
+    env = os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3"}
+    rows: list[dict[str, Any]] = []
+    reference: np.ndarray | None = None
+    skipped = ""
+    with tempfile.TemporaryDirectory() as work:
+        for engine, precision in RUNS:
+            if precision == "bf16" and not bf16_available():
+                skipped = "OpenVINO bf16 (this CPU has no bf16)"
+                continue
+            outputs = Path(work) / f"{engine}-{precision}.npy"
+            out = subprocess.run(
+                [sys.executable, "-m", "bench.micro", "--child", engine, precision, str(outputs)],
+                capture_output=True, text=True, env=env, check=True, cwd=ROOT,
+            ).stdout  # fmt: skip
+            row = json.loads(out.strip().splitlines()[-1])
+            denoised = np.load(outputs)
+            reference = denoised if reference is None else reference
+            row["max_abs_difference"] = float(np.abs(denoised - reference).max())
+            print(json.dumps(row), flush=True)
+            rows.append(row)
+    result = {
+        "context": {
+            "command": "python -m bench.micro",
+            "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "commit": git_commit(),
+            "cpu": cpu_model(),
+            "cpus": os.cpu_count(),
+        },
+        "rows": rows,
+        "skipped": skipped,
+    }
+    (ROOT / "docs" / "micro.json").write_text(json.dumps(result, indent=2) + "\n")
+    (ROOT / "docs" / "micro.md").write_text(render(result))
+    print(render(result))
     return 0
 
 

@@ -332,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     if mnist is None:
         return 2
     digits = mnist.x_test[..., 0]
-    model = load_model(args.model_dir, intra_op_threads=0)
+    model = load_model(args.model_dir, threads=0)
     report: dict[str, Any] = {
         "command": "python -m bench.pages " + " ".join(argv if argv is not None else sys.argv[1:]),
         "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, Python {platform.python_version()}",

@@ -13,6 +13,9 @@ from pydantic import BaseModel, ConfigDict
 
 CARD_FILE = "metadata.json"
 CARD_MARKDOWN = "MODEL_CARD.md"
+# The outputs of an exported version's serving_default signature, the one OpenVINO reads.
+DENOISED_OUTPUT = "denoised"
+SCORE_OUTPUT = "anomaly_score"
 
 
 class _Section(BaseModel):
@@ -42,6 +45,12 @@ class Anomaly(_Section):
     check: dict[str, Any] = {}
 
 
+class Serving(_Section):
+    """How the version runs on the serving engines (``python -m model.export --serving-check``)."""
+
+    bf16_approved: bool = False  # INFERENCE_PRECISION=auto runs bf16 only where this is true
+
+
 class ModelCard(_Section):
     """metadata.json: what was trained, how, and what it measured."""
 
@@ -56,6 +65,7 @@ class ModelCard(_Section):
     libraries: dict[str, str]
     anomaly: Anomaly | None = None
     robustness: list[dict[str, Any]] = []
+    serving: Serving = Serving()
 
 
 def read_card(version_dir: Path) -> ModelCard | None:
@@ -136,7 +146,7 @@ def render_card(card: ModelCard) -> str:
     for name, pct in ev["reconstruction_error"].items():
         lines.append(f"| {name} | {pct['p50']} | {pct['p95']} | {pct['p99']} |")
     check = ev.get("check", {})
-    lines += _robustness_lines(card.robustness) + _anomaly_lines(card.anomaly)
+    lines += _robustness_lines(card.robustness) + _anomaly_lines(card.anomaly) + _serving_lines(card.serving)
     lines += [
         "",
         f"Input-output MSE p99 on noisy digits (the flag's rule for models without a score): {ev['anomaly_threshold']}",
@@ -187,4 +197,27 @@ def _anomaly_lines(anomaly: Anomaly | None) -> list[str]:
         lines.append(f"| {split} | {rep['roc_auc']} | {rep['digits_flagged']:.1%} | {rep['non_digits_flagged']:.1%} |")
     lines += ["", "Flagged on the test evaluation, by group:", "", "| group | flagged |", "|---|---|"]
     lines += [f"| {group} | {share:.1%} |" for group, share in anomaly.test["flagged_by_group"].items()]
+    return lines
+
+
+def _serving_lines(serving: Serving) -> list[str]:
+    rows = serving.model_dump().get("engines", [])
+    if not rows:
+        return []
+    lines = [
+        "",
+        "## Serving engines (python -m model.serving_check)",
+        "",
+        f"Against {serving.model_dump()['reference']} on the same inputs, on {serving.model_dump()['cpu']}:",
+        "",
+        "| engine | precision | PSNR at 0.5 (dB) | change (dB) | largest difference | flags changed |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['engine']} | {row['precision']} | {row['psnr_db_noise_0.5']} | {row.get('psnr_change_db', '')} "
+            f"| {row.get('max_abs_difference', '')} | {row.get('flags_changed', '')} |"
+        )
+    approved = "approved" if serving.bf16_approved else "not approved"
+    lines += ["", f"bf16 for INFERENCE_PRECISION=auto: {approved} ({serving.model_dump().get('bf16_rule', '')})."]
     return lines

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shutil
 import sys
 from datetime import UTC, datetime
 from importlib import metadata
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from model.card import ModelCard, write_card
+from model.card import DENOISED_OUTPUT, SCORE_OUTPUT, ModelCard, read_card, write_card
 from model.data import Mnist, load_mnist_or_report
 from model.designs import DESIGNS
 from model.evaluate import ANOMALY_SEED, TEST_NOISE_SEED, anomaly_check, card_metrics, robustness_check
@@ -63,7 +64,7 @@ def export_model(
     card: dict[str, Any] = {
         "name": "mnist-denoiser",
         "version": int(out.name) if out.name.isdigit() else out.name,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "created": _now(),
         "architecture": model.name,
         "parameters": int(model.count_params()),
         "signature": {
@@ -91,7 +92,55 @@ def _export_with_scorer(model: keras.Model, scorer: keras.Model, out: Path) -> N
     archive.track(scorer)
     archive.add_endpoint("serve", lambda x: model(x, training=False), input_signature=spec)
     archive.add_endpoint("score", lambda x: 1.0 - scorer(x, training=False)[:, 0], input_signature=spec)
+    # What OpenVINO and TF Serving read: both outputs of one call, named.
+    archive.add_endpoint(
+        "serving_default",
+        lambda x: {DENOISED_OUTPUT: model(x, training=False), SCORE_OUTPUT: 1.0 - scorer(x, training=False)[:, 0]},
+        input_signature=spec,
+    )
     archive.write_out(str(out), verbose=False)
+
+
+def export_serving_signature(source: Path, out: Path) -> None:
+    """Re-export the version at ``source`` into ``out`` with the serving signature; the same weights.
+
+    Versions exported before the signature existed give only the denoised image under
+    ``serving_default`` (what OpenVINO reads), and their scorer only under ``score``. The new
+    version keeps ``serve`` and ``score`` and adds ``serving_default`` returning both, named
+    ``denoised`` and ``anomaly_score``; the card is copied with the new version number. Only the
+    variables the endpoints use are written (Keras' archive wrote each one twice).
+    """
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(source))
+    spec = tf.TensorSpec([None, 28, 28, 1], tf.float32, name="images")
+    serve = tf.function(lambda images: loaded.serve(images), input_signature=[spec])
+    endpoints = {"serve": serve}
+    outputs = {DENOISED_OUTPUT: serve}
+    if hasattr(loaded, "score"):
+        endpoints["score"] = outputs[SCORE_OUTPUT] = tf.function(
+            lambda images: loaded.score(images), input_signature=[spec]
+        )
+    both = tf.function(lambda images: {name: f(images) for name, f in outputs.items()}, input_signature=[spec])
+    module = tf.Module()
+    used = {id(v): v for f in [*endpoints.values(), both] for v in f.get_concrete_function().variables}
+    module.weights = list(used.values())
+    for name, function in endpoints.items():
+        setattr(module, name, function)
+    tf.saved_model.save(module, str(out), signatures={"serving_default": both, **endpoints})
+    card = read_card(source)
+    if card is not None:
+        note = f"re-exported from version {source.name} with the serving signature (model.export --from-version)"
+        signature = card.signature | {"serving_default": {name: "float32, as its endpoint" for name in outputs}}
+        changes = {"version": int(out.name), "created": _now(), "exported_from": note, "signature": signature}
+        write_card(out, card.model_copy(update=changes))
+    for figure in ("loss.png", "samples.png"):
+        if (source / figure).is_file():
+            shutil.copyfile(source / figure, out / figure)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def export_run(out: Path, mnist: Mnist, scorer_dir: Path | None = None) -> None:
@@ -149,7 +198,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out", type=Path, help=f"a training run's directory (holds {RUN_FILE}, {WEIGHTS_FILE})")
     parser.add_argument("--data", type=Path, default=None, help="Keras-layout mnist.npz (default: the Keras download)")
     parser.add_argument("--scorer", type=Path, default=None, help="a python -m model.anomaly run to export with it")
+    parser.add_argument(
+        "--from-version",
+        type=Path,
+        default=None,
+        metavar="SRC",
+        help="re-export an exported version's weights into OUT with the serving signature (no training run)",
+    )
     args = parser.parse_args(argv)
+    if args.from_version is not None:
+        export_serving_signature(args.from_version, args.out)
+        print(f"exported {args.out} from {args.from_version}")
+        return 0
     missing = [name for name in (RUN_FILE, WEIGHTS_FILE) if not (args.out / name).is_file()]
     if missing:
         print(f"error: {str(args.out)!r} is not a training run: it lacks {missing}", file=sys.stderr)

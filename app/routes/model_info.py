@@ -23,6 +23,8 @@ async def model_info(service: ReadyServiceDep) -> ModelInfo:
     return ModelInfo(
         version=model.version,
         path=str(model.path),
+        engine=model.engine.value,
+        precision=model.precision.value,
         architecture=card.architecture if card else None,
         parameters=card.parameters if card else None,
         signature=card.signature if card else None,

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from app.batching import MicroBatcher, Overloaded
-from app.inference import Batch, Inference
+from app.engines import Batch
+from app.inference import Inference
 
 
 @pytest.fixture

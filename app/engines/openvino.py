@@ -1,0 +1,92 @@
+"""The OpenVINO engine, the default: it reads the SavedModel's ``serving_default`` signature itself.
+
+A third of TensorFlow's memory and faster calls on the same weights (docs/performance.md); the
+SavedModel stays the artifact of record, read and compiled in memory at startup.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app.engines import Batch, Compiled, ModelLoadError, Precision, Run, Scores, probe
+from model.card import DENOISED_OUTPUT, SCORE_OUTPUT
+
+
+def _core() -> Any:
+    try:
+        import openvino
+    except ImportError as exc:  # a broken install: it is a default dependency
+        raise ModelLoadError("INFERENCE_ENGINE=openvino but OpenVINO is not installed: pip install openvino") from exc
+    return openvino.Core()
+
+
+def bf16_available() -> bool:
+    """Whether this CPU runs bf16 natively (AVX512_BF16 or AMX), as OpenVINO reports it."""
+    return "BF16" in _core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+
+
+def load(path: Path, precision: Precision, threads: int) -> Compiled:
+    """Read the SavedModel at ``path``, compile it for this CPU at ``precision``, check and warm it."""
+    core = _core()
+    if precision is Precision.BF16 and not bf16_available():
+        capabilities = ", ".join(core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
+        raise ModelLoadError(f"INFERENCE_PRECISION=bf16 but this CPU has no bf16 support (OpenVINO: {capabilities})")
+    try:
+        # Core.read_model, not openvino.convert_model: the converter also starts a telemetry
+        # session whose six background threads kept taking the GIL, so that every call in the
+        # service waited for them (a batch-1 call took 23-50 ms instead of 3). read_model reads the
+        # same SavedModel through the same TensorFlow frontend in a tenth of the time.
+        network = core.read_model(str(path))
+    except Exception as exc:  # the converter raises its own errors for anything it cannot read
+        raise ModelLoadError(f"cannot load a SavedModel from {str(path)!r} (OpenVINO): {exc}".splitlines()[0]) from exc
+    # A version with one output is a denoiser alone (v3).
+    names = [set(output.get_names()) for output in network.outputs]
+    denoised_at: int
+    score_at: int | None
+    if len(names) == 1:
+        denoised_at, score_at = 0, None
+    elif len(names) == 2 and {DENOISED_OUTPUT} in names and {SCORE_OUTPUT} in names:
+        denoised_at, score_at = names.index({DENOISED_OUTPUT}), names.index({SCORE_OUTPUT})
+    else:
+        raise ModelLoadError(
+            f"SavedModel {str(path)!r}: its serving_default signature gives {names}, "
+            f"not one denoised image or {{{DENOISED_OUTPUT!r}, {SCORE_OUTPUT!r}}}"
+        )
+    config: dict[str, Any] = {
+        "INFERENCE_PRECISION_HINT": "bf16" if precision is Precision.BF16 else "f32",
+        # One stream: the service sends one batch at a time from one thread (app/batching.py).
+        "NUM_STREAMS": 1,
+        "PERFORMANCE_HINT": "LATENCY",
+        # Workers share the cores: a pinned worker would fight the others for the core it holds.
+        "ENABLE_CPU_PINNING": False,
+    }
+    if threads > 0:
+        config["INFERENCE_NUM_THREADS"] = threads
+    try:
+        compiled = core.compile_model(network, "CPU", config)
+    except Exception as exc:
+        raise ModelLoadError(f"OpenVINO cannot compile {str(path)!r}: {exc}".splitlines()[0]) from exc
+    run = _runner(compiled, denoised_at, score_at)
+    return Compiled(run=run, precision=precision, has_scorer=probe(path, run), keep=compiled)
+
+
+def _runner(compiled: Any, denoised_at: int, score_at: int | None) -> Run:
+    request = compiled.create_infer_request()
+    # One request object, reused: its buffers are allocated once. The batcher calls from one
+    # thread; the lock keeps any other caller (tests, tools) from sharing it at the same time.
+    lock = threading.Lock()
+
+    def run(batch: Batch) -> tuple[Batch, Scores | None]:
+        with lock:
+            # share_inputs: no copy of the batch in; the outputs are copied out, since the request
+            # reuses its buffers on the next call.
+            results = request.infer({0: batch}, share_inputs=True)
+        denoised = np.asarray(results[denoised_at], dtype=np.float32)
+        scores = None if score_at is None else np.asarray(results[score_at], dtype=np.float32).reshape(-1)
+        return denoised, scores
+
+    return run
