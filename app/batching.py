@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from app.inference import Batch, Inference
+from app.engines import Batch
+from app.inference import Inference
 
 
 class Overloaded(Exception):
@@ -71,8 +72,10 @@ class MicroBatcher:
 
     def _run(self) -> None:
         last_size = 0
+        held: _Job | None = None  # a job that would have taken the last call over ``max_batch``
         while True:
-            first = self._queue.get()
+            first = held if held is not None else self._queue.get()
+            held = None
             if first is None:
                 return
             # Under load (the last call was a batch), requests the loop is still parsing would
@@ -91,6 +94,9 @@ class MicroBatcher:
                 if following is None:
                     stop = True
                     break
+                if size + len(following.images) > self._max_batch:
+                    held = following  # the first of the next call: the cap holds
+                    break
                 jobs.append(following)
                 size += len(following.images)
             self._process(jobs, size)
@@ -101,12 +107,19 @@ class MicroBatcher:
     def _process(self, jobs: list[_Job], size: int) -> None:
         with self._lock:
             self._queued_images -= size
+        # A request that timed out or was cancelled meanwhile has nobody waiting: skip its images.
+        # (done() read from this thread may be a moment late; that only means a skip is missed.)
+        jobs = [job for job in jobs if not job.future.done()]
+        if not jobs:
+            return
+        size = sum(len(job.images) for job in jobs)
         try:
             batch = jobs[0].images if len(jobs) == 1 else np.concatenate([j.images for j in jobs])
-            output = self._infer(batch)
+            # One job alone can be larger than the cap (a batch request): it runs in several calls.
+            parts = [self._call(batch[start : start + self._max_batch]) for start in range(0, size, self._max_batch)]
+            output = parts[0] if len(parts) == 1 else Inference.concatenate(parts)
             if len(output) != size:  # a wrong model must not hand requests each other's images
                 raise RuntimeError(f"the model returned {len(output)} images for a batch of {size}")
-            self._on_batch(size)
         except Exception as exc:  # delivered to every waiting request, which answers 500
             for job in jobs:
                 job.loop.call_soon_threadsafe(_set_exception, job.future, exc)
@@ -116,6 +129,11 @@ class MicroBatcher:
             end = start + len(job.images)
             job.loop.call_soon_threadsafe(_set_result, job.future, output[start:end])
             start = end
+
+    def _call(self, batch: Batch) -> Inference:
+        output = self._infer(batch)
+        self._on_batch(len(batch))
+        return output
 
 
 def _set_result(future: asyncio.Future[Inference], value: Inference) -> None:

@@ -188,9 +188,14 @@ def render_on_page(output: Pixels, framing: Framing, size: tuple[int, int]) -> P
     return page
 
 
+MIN_PAGE_SIDE = 3
+
+
 def _find(ink: Pixels) -> _Found:
     """The digit's tight box: smooth, threshold, keep the largest blob and the strokes near it."""
     height, width = ink.shape
+    if min(height, width) < MIN_PAGE_SIDE:  # no room for a digit, nor for measuring the paper's noise
+        raise NoDigitFound(f"the image is {width}x{height} pixels, too small to find a digit on")
     # Look on a small copy (area-averaged, which already removes most of the noise), then refine
     # the box on the working copy. Both costs stay small whatever the upload's size.
     reduce = max(1.0, max(width, height) / DETECT_SIDE)

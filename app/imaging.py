@@ -18,6 +18,8 @@ from PIL import Image, ImageOps
 from app.framing import SIDE, WORKING_SIDE, Framing, NoDigitFound, frame_digit, render_on_page
 
 CHEAP_PIXELS = 128 * 128  # small enough to decode faster than a hand-off to a thread
+_TURNED = (2, 3, 4, 5, 6, 7, 8)  # EXIF orientations other than upright (1)
+_QUARTER_TURNS = (5, 6, 7, 8)  # those that swap width and height
 
 # Our own pixel limit (checked in open_image, before decoding) decides; Pillow's default limit
 # would only add a warning below it.
@@ -121,15 +123,21 @@ def prepare(image: Image.Image, invert: Invert, fit: Fit = Fit.STRETCH) -> Prepa
     fmt = image.format or "image"
     # Only as many pixels as the fit needs: 28x28 for a stretch; enough to find and crop a digit.
     keep = SIDE * 4 if fit is Fit.STRETCH else WORKING_SIDE
+    orientation = _orientation(image)
+    width, height = image.size
+    size = (height, width) if orientation in _QUARTER_TURNS else (width, height)  # before a draft shrinks it
     try:
-        size = _upright_size(image)  # before a JPEG draft shrinks it
-        if fmt == "JPEG":
+        if fmt in ("JPEG", "MPO"):  # MPO: a phone's JPEG with a multi-picture block
             # Decode large JPEGs at 1/2, 1/4 or 1/8 scale: far less work for the same answer.
             image.draft("L" if image.mode == "L" else "RGB", (keep // 2, keep // 2))
         image.load()
-        ImageOps.exif_transpose(image, in_place=True)  # phone photos stand upright by their tag
     except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as exc:
         raise ImageError(422, "corrupt_image", f"the {fmt} image cannot be decoded: {exc}") from exc
+    if orientation in _TURNED:
+        try:
+            ImageOps.exif_transpose(image, in_place=True)  # phone photos stand upright by their tag
+        except Exception:  # a malformed EXIF block: the pixels are fine, read them as they are
+            size = image.size
     pixels = _to_gray(_shrink(image, keep))
     if fit is not Fit.STRETCH:
         inverted = _decide_inversion(pixels, invert)
@@ -146,7 +154,12 @@ def prepare(image: Image.Image, invert: Invert, fit: Fit = Fit.STRETCH) -> Prepa
 
 def _stretched(pixels: Pixels, invert: Invert, size: tuple[int, int], fmt: str) -> Prepared:
     """The whole image resized to the model's input (area-averaged)."""
-    resized = np.asarray(Image.fromarray(pixels, mode="F").resize((SIDE, SIDE), Image.Resampling.BOX), dtype=np.float32)
+    if pixels.shape == (SIDE, SIDE):  # an MNIST-sized upload, the common case: nothing to resize
+        resized = pixels
+    else:
+        resized = np.asarray(
+            Image.fromarray(pixels, mode="F").resize((SIDE, SIDE), Image.Resampling.BOX), dtype=np.float32
+        )
     inverted = _decide_inversion(resized, invert)
     if inverted:
         resized = 1.0 - resized
@@ -158,11 +171,20 @@ def decode(data: bytes, invert: Invert, max_pixels: int, fit: Fit = Fit.STRETCH)
     return prepare(open_image(data, max_pixels), invert, fit)
 
 
-def _upright_size(image: Image.Image) -> tuple[int, int]:
-    """The upload's size once its EXIF orientation is applied (5 to 8 turn it a quarter)."""
-    width, height = image.size
-    orientation = image.getexif().get(0x0112)  # read from the header: nothing is decoded
-    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+def _orientation(image: Image.Image) -> int | None:
+    """The EXIF orientation tag, read from the header: nothing is decoded.
+
+    Most uploads carry no EXIF block, and parsing one costs more than the rest of a small PNG's
+    decoding; PNG, JPEG and WebP put theirs in ``info`` as they open (PNG's eXIf chunk comes before
+    the pixels), so only a block that is there is parsed. TIFF keeps the tag among its own.
+    """
+    if image.format in ("GIF", "BMP") or (image.format != "TIFF" and "exif" not in image.info):
+        return None
+    try:
+        value = image.getexif().get(0x0112)
+    except Exception:  # a malformed block (Pillow raises several types): read the image as it is
+        return None
+    return value if isinstance(value, int) else None
 
 
 def _shrink(image: Image.Image, keep: int) -> Image.Image:

@@ -160,3 +160,27 @@ DENOISE_OK: Responses = {
         },
     }
 }
+
+
+# A file as both kinds of generators read one: OpenAPI 3.1's contentMediaType, and the
+# format: binary of 3.0 that most client generators still look for (both valid together in 3.1).
+_BINARY = {"type": "string", "format": "binary", "contentMediaType": "application/octet-stream"}
+_IMAGE_DESCRIPTION = "An image: PNG, JPEG, GIF, BMP, TIFF or WebP, any mode; the format is read from its bytes"
+
+# POST /denoise reads its body itself (app/uploads.py), so the schema says what it accepts.
+DENOISE_BODY: dict[str, Any] = {
+    "required": True,
+    "description": "The image, as the `file` part of multipart/form-data or as the body itself",
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "title": "DenoiseUpload",
+                "type": "object",
+                "required": ["file"],
+                "properties": {"file": _BINARY | {"description": _IMAGE_DESCRIPTION}},
+            }
+        },
+        "image/*": {"schema": _BINARY | {"description": _IMAGE_DESCRIPTION}},
+        "application/octet-stream": {"schema": _BINARY | {"description": _IMAGE_DESCRIPTION}},
+    },
+}

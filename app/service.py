@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from app.batching import MicroBatcher
+from app.engines import Batch
 from app.errors import ProblemError
 from app.imaging import Prepared
-from app.inference import Batch, Inference, Model
+from app.inference import Inference, Model
 from app.observability import Metrics
 from app.settings import Settings
 
@@ -26,9 +27,14 @@ class ReadyService:
 
     async def denoise(self, prepared: list[Prepared]) -> Inference:
         """Run the model on prepared images, sharing model calls with concurrent requests."""
-        batch = np.stack([p.pixels for p in prepared])[..., np.newaxis]
+        if len(prepared) == 1:
+            batch = prepared[0].pixels[np.newaxis, ..., np.newaxis]
+        else:
+            batch = np.stack([p.pixels for p in prepared])[..., np.newaxis]
         try:
-            output = await asyncio.wait_for(self.batcher.submit(batch), self.settings.request_timeout_s)
+            # asyncio.timeout rather than wait_for: no task wrapped around each request's wait.
+            async with asyncio.timeout(self.settings.request_timeout_s):
+                output = await self.batcher.submit(batch)
         except TimeoutError:
             raise ProblemError(
                 503,
@@ -74,6 +80,7 @@ class Service:
             on_batch=self.metrics.batch_sizes.observe,
         )
         batcher.start()
+        self.metrics.model.labels(str(model.version), model.engine.value, model.precision.value).set(1)
         self._started = ReadyService(self.settings, self.metrics, model, batcher)
         self.draining = False  # the same app may be started again after a stop (tests do)
         return self._started

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, Depends, File, Header, Query, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Header, Query, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
 from app.answers import Stopwatch, answer
@@ -17,9 +17,10 @@ from app.framing import SIDE
 from app.imaging import Fit, ImageError, Invert, Prepared, capped_size, decode, is_cheap, open_image, prepare
 from app.inference import Inference
 from app.negotiation import prefers
-from app.openapi import DENOISE_ERRORS, DENOISE_OK, JSON, PNG
+from app.openapi import DENOISE_BODY, DENOISE_ERRORS, DENOISE_OK, JSON, PNG
 from app.schemas import BatchItem, BatchResult, Problem
 from app.service import ReadyService
+from app.uploads import read_image
 
 # The demo page's example digit; its answer from the served model is the OpenAPI example.
 EXAMPLE_UPLOAD = Path(__file__).resolve().parent.parent / "static" / "demo" / "example.png"
@@ -70,10 +71,11 @@ async def _decode(service: ReadyService, data: bytes, invert: Invert, fit: Fit) 
     summary="Denoise one image",
     response_class=Response,
     responses=DENOISE_OK | DENOISE_ERRORS,
+    openapi_extra={"requestBody": DENOISE_BODY},
 )
 async def denoise(
+    request: Request,
     service: ReadyServiceDep,
-    file: Annotated[UploadFile, File(description="An image: PNG, JPEG, GIF, BMP, TIFF or WebP, any mode")],
     invert: InvertQuery = Invert.AUTO,
     size: SizeQuery = OutputSize.SMALL,
     fit: FitQuery = Fit.STRETCH,
@@ -81,10 +83,15 @@ async def denoise(
 ) -> Response:
     """Decode the upload (format from its bytes), make it grayscale 28x28, run the autoencoder.
 
+    Send the image as the `file` part of multipart/form-data, or as the body itself with
+    `Content-Type: image/*` or `application/octet-stream` (`curl --data-binary`).
+
     Answers the denoised PNG, in the upload's polarity, with the reconstruction error in the
     `X-Reconstruction-Error` header; or, with `Accept: application/json`, all of it as JSON.
     """
-    prepared, decode_ms = await _decode(service, await file.read(), invert, fit)
+    # The body is read only now, after the dependencies: a request without the API key, or sent
+    # while the model is not ready, is refused before any of its body is read.
+    prepared, decode_ms = await _decode(service, await read_image(request), invert, fit)
     clock = Stopwatch()
     output = await service.denoise([prepared])
     inference_ms = clock.ms()

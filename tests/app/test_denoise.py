@@ -53,3 +53,26 @@ def test_the_service_answers_after_a_bad_request(client: TestClient, digits: npt
     )
     upload = encode(Image.fromarray(digits[2]), "PNG")
     assert client.post("/denoise", files={"file": ("x.png", upload, "image/png")}).status_code == 200
+
+
+@pytest.mark.parametrize("content_type", ["image/png", "image/jpeg", "application/octet-stream"])
+def test_the_image_as_the_body_gets_the_same_answer_as_a_multipart_upload(
+    client: TestClient, digits: npt.NDArray[np.uint8], content_type: str
+) -> None:
+    # The declared type is not trusted (a PNG labelled image/jpeg is still read as PNG).
+    upload = encode(Image.fromarray(noisy(digits[5], seed=5)), "PNG")
+    multipart = client.post("/denoise", files={"file": ("digit.png", upload, "image/png")})
+    raw = client.post("/denoise", content=upload, headers={"content-type": content_type})
+    assert raw.status_code == 200, raw.text
+    assert raw.content == multipart.content
+    assert raw.headers["X-Reconstruction-Error"] == multipart.headers["X-Reconstruction-Error"]
+    as_json = client.post(
+        "/denoise?size=original", content=upload, headers={"content-type": content_type, "accept": "application/json"}
+    )
+    assert as_json.json()["input"] == {"format": "PNG", "width": 28, "height": 28}
+
+
+def test_an_empty_image_body_gets_422_empty_file(client: TestClient) -> None:
+    response = client.post("/denoise", content=b"", headers={"content-type": "image/png"})
+    assert response.status_code == 422
+    assert response.json()["code"] == "empty_file"

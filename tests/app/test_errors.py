@@ -83,12 +83,17 @@ def test_pixel_limit_names_the_size(make_client: Callable[..., Any], digits: npt
 
 def test_missing_file_field_gets_422(client: TestClient, digit_png: bytes) -> None:
     assert_problem(post_file(client, digit_png, field="image"), 422, "invalid_request", "body.file")
-    assert_problem(client.post("/denoise", data={"note": "no file"}), 422, "invalid_request", "body.file")
+    files = {"note": (None, "no file")}  # multipart with another field only
+    assert_problem(client.post("/denoise", files=files), 422, "invalid_request", "body.file", "'note'")
+    # A form without a file is not a multipart body at all: 415, naming what is accepted.
+    assert_problem(client.post("/denoise", data={"note": "no file"}), 415, "unsupported_media_type", "multipart")
 
 
-def test_non_multipart_body_gets_422(client: TestClient) -> None:
+def test_a_body_neither_multipart_nor_an_image_gets_415_naming_what_is_accepted(client: TestClient) -> None:
     response = client.post("/denoise", content=b'{"file": "x"}', headers={"content-type": "application/json"})
-    assert_problem(response, 422, "invalid_request", "body.file")
+    assert_problem(response, 415, "unsupported_media_type", "'application/json'")
+    assert "multipart/form-data" in response.json()["detail"]
+    assert "image/* or application/octet-stream" in response.json()["detail"]
 
 
 def test_body_over_the_limit_gets_413(make_client: Callable[..., Any], digit_png: bytes) -> None:

@@ -81,16 +81,32 @@ def test_filenames_are_never_used(client: TestClient, digits: npt.NDArray[np.uin
     ("filename", "status", "code"),
     [
         ("x" * 20_000, 400, "malformed_body"),  # part headers over the multipart parser's limit
-        ("", 422, "invalid_request"),  # what a browser sends when no file was picked: not a file part
+        ("", 422, "invalid_request"),  # what a browser sends when no file was picked: empty, no name
     ],
 )
 def test_unusable_filenames_get_4xx(
     client: TestClient, digits: npt.NDArray[np.uint8], filename: str, status: int, code: str
 ) -> None:
-    data = encode(Image.fromarray(digits[2]), "PNG")
+    data = b"" if filename == "" else encode(Image.fromarray(digits[2]), "PNG")
     response = client.post("/denoise", files={"file": (filename, data, "image/png")})
     assert response.status_code == status
     assert response.json()["code"] == code
+
+
+def test_a_file_part_without_a_filename_is_still_the_file(client: TestClient, digits: npt.NDArray[np.uint8]) -> None:
+    # Generated clients send the part with an empty filename, or none at all (a plain field).
+    data = encode(Image.fromarray(digits[2]), "PNG")
+    assert client.post("/denoise", files={"file": ("", data, "image/png")}).status_code == 200
+    boundary = "b0undary"
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"\r\n\r\n'.encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    response = client.post(
+        "/denoise", content=body, headers={"content-type": f"multipart/form-data; boundary={boundary}"}
+    )
+    assert response.status_code == 200, response.text
 
 
 def test_two_files_in_the_single_field(client: TestClient, digits: npt.NDArray[np.uint8]) -> None:
@@ -106,9 +122,10 @@ def test_two_files_in_the_single_field(client: TestClient, digits: npt.NDArray[n
         ("multipart/form-data", b"--x\r\n\r\n--x--", 400),  # no boundary parameter
         ("multipart/form-data; boundary=abc", b"no boundary in here at all", 400),
         ("multipart/form-data; boundary=abc", b"--abc\r\ngarbage\r\n--abc--\r\n", 400),
-        ("application/x-www-form-urlencoded", b"file=abc", 422),
-        ("text/plain", b"just text", 422),
-        ("application/octet-stream", b"\x89PNG\r\n\x1a\n", 422),
+        ("application/x-www-form-urlencoded", b"file=abc", 415),  # neither multipart nor an image body
+        ("text/plain", b"just text", 415),
+        ("image/png", b"just text", 415),  # an image body: the bytes are not an image
+        ("application/octet-stream", b"\x89PNG\r\n\x1a\n", 422),  # an image body: a PNG cut short
     ],
 )
 def test_malformed_bodies_get_4xx_json(client: TestClient, content_type: str, body: bytes, status: int) -> None:

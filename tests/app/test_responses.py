@@ -174,8 +174,13 @@ def test_openapi_documents_every_route_and_both_media_types(client: TestClient) 
     )
     assert {"400", "401", "413", "415", "422", "503"} <= set(denoise["responses"])
     assert [p["name"] for p in denoise["parameters"]] == ["invert", "size", "fit"]
-    body = denoise["requestBody"]["content"]["multipart/form-data"]["schema"]
-    assert body["$ref"].startswith("#/components/schemas/")
+    content = denoise["requestBody"]["content"]
+    assert list(content) == ["multipart/form-data", "image/*", "application/octet-stream"]
+    assert content["multipart/form-data"]["schema"]["required"] == ["file"]
+    # A file as 3.1 tools and format-binary generators both read it.
+    for schema in (content["multipart/form-data"]["schema"]["properties"]["file"], content["image/*"]["schema"]):
+        assert schema["format"] == "binary"
+        assert schema["contentMediaType"] == "application/octet-stream"
 
 
 def test_every_error_status_has_an_example_of_its_own(client: TestClient) -> None:
