@@ -50,9 +50,15 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("inference_threads", "tf_intra_op_threads"),
         description="Threads per model call (0: the engine decides). 1 fits one worker per core.",
     )
-    api_key: str | None = Field(None, description="When set, the denoise routes require it.")
+    api_key: str | None = Field(None, description="When set (and not empty), the denoise routes require it.")
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS.")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _no_empty_key(cls, value: object) -> object:
+        """API_KEY="" (a variable left empty in a compose file) means no key, not a key that is empty."""
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("inference_engine", "inference_precision", "log_level", mode="before")
     @classmethod

@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, Depends, File, Header, Query, Request, Response, UploadFile
+from fastapi import APIRouter, File, Query, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
 from app.answers import Stopwatch, answer
-from app.deps import ReadyServiceDep, require_api_key
+from app.deps import AuthorizedServiceDep
 from app.errors import ProblemError, problem_body
 from app.framing import SIDE
 from app.imaging import Fit, ImageError, Invert, Prepared, capped_size, decode, is_cheap, open_image, prepare
@@ -25,7 +25,7 @@ from app.uploads import read_image
 # The demo page's example digit; its answer from the served model is the OpenAPI example.
 EXAMPLE_UPLOAD = Path(__file__).resolve().parent.parent / "static" / "demo" / "example.png"
 
-router = APIRouter(prefix="/denoise", tags=["denoise"], dependencies=[Depends(require_api_key)])
+router = APIRouter(prefix="/denoise", tags=["denoise"])
 
 
 class OutputSize(StrEnum):
@@ -75,11 +75,10 @@ async def _decode(service: ReadyService, data: bytes, invert: Invert, fit: Fit) 
 )
 async def denoise(
     request: Request,
-    service: ReadyServiceDep,
+    service: AuthorizedServiceDep,
     invert: InvertQuery = Invert.AUTO,
     size: SizeQuery = OutputSize.SMALL,
     fit: FitQuery = Fit.STRETCH,
-    accept: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Response:
     """Decode the upload (format from its bytes), make it grayscale 28x28, run the autoencoder.
 
@@ -100,7 +99,7 @@ async def denoise(
         done = await run_in_threadpool(answer, prepared, output, service.model, page_size, decode_ms, inference_ms)
     else:
         done = answer(prepared, output, service.model, None, decode_ms, inference_ms)
-    if prefers(accept, JSON, over=PNG):
+    if prefers(request.headers.get("accept"), JSON, over=PNG):
         return Response(done.result().model_dump_json(), media_type=JSON, headers=done.headers())
     return Response(done.png, media_type=PNG, headers=done.headers())
 
@@ -112,7 +111,7 @@ async def denoise(
     responses=DENOISE_ERRORS,
 )
 async def denoise_batch(
-    service: ReadyServiceDep,
+    service: AuthorizedServiceDep,
     files: Annotated[list[UploadFile], File(description="Images, each as a `files` part")],
     invert: InvertQuery = Invert.AUTO,
     size: SizeQuery = OutputSize.SMALL,

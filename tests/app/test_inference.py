@@ -157,3 +157,10 @@ def test_settings_read_engine_precision_and_log_level_in_any_case(monkeypatch: p
     assert settings.inference_precision is Precision.F32
     assert settings.log_level == "info"
     assert settings.inference_threads == 3
+
+
+def test_an_empty_api_key_means_no_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("API_KEY", "  ")
+    assert Settings().api_key is None
+    monkeypatch.setenv("API_KEY", "k")
+    assert Settings().api_key == "k"
