@@ -280,12 +280,17 @@ def cpu_model() -> str:
 
 
 def git_commit() -> str:
-    """The commit measured, with ``+changes`` when the tree differs from it."""
+    """The commit measured, with ``+changes`` when the code differs from it (docs/ aside: a run
+    rewrites its own documents, and they measure nothing)."""
     head = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT, check=False
     )
     dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, cwd=ROOT, check=False
+        ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!docs"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
     )
     return head.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
 
