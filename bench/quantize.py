@@ -28,6 +28,16 @@ MAX_PSNR_LOSS_DB = 0.05
 MAX_FLAGS_CHANGED = 0.005
 
 
+def _runner(compiled: Any) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
+    request = compiled.create_infer_request()
+
+    def run(batch: np.ndarray) -> dict[str, np.ndarray]:
+        out = request.infer({0: batch})
+        return {n: np.asarray(out[o]) for o in compiled.outputs for n in o.get_names()}
+
+    return run
+
+
 def main(argv: list[str] | None = None) -> int:
     import nncf  # a developer's try, not a dependency: pip install nncf
     import openvino
@@ -37,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     from model.anomaly import evaluation_set
     from model.card import read_card
     from model.data import add_noise, load_mnist_or_report
-    from model.evaluate import ANOMALY_SEED, TEST_NOISE_SEED, psnr
+    from model.evaluate import ANOMALY_SEED, TEST_NOISE_SEED
+    from model.metrics import psnr
 
     parser = argparse.ArgumentParser(prog="python -m bench.quantize", description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=None, help="Keras-layout mnist.npz (default: the Keras download)")
@@ -57,16 +68,10 @@ def main(argv: list[str] | None = None) -> int:
     clean = mnist.x_test[:3000].astype(np.float32).reshape(-1, 28, 28, 1)
     noisy = add_noise(clean, 0.5, TEST_NOISE_SEED).astype(np.float32)
     anomaly = evaluation_set(mnist.x_test, "test", 100, ANOMALY_SEED)
-    runs: dict[str, Callable[[np.ndarray], dict[str, np.ndarray]]] = {}
-    for name, model in (("f32", network), ("int8", quantized)):
-        compiled = core.compile_model(model, "CPU", config | {"INFERENCE_PRECISION_HINT": "f32"})
-        request = compiled.create_infer_request()
-
-        def run(batch: np.ndarray, request: Any = request, compiled: Any = compiled) -> dict[str, np.ndarray]:
-            out = request.infer({0: batch})
-            return {n: np.asarray(out[o]) for o in compiled.outputs for n in o.get_names()}
-
-        runs[name] = run
+    runs = {
+        name: _runner(core.compile_model(model, "CPU", config | {"INFERENCE_PRECISION_HINT": "f32"}))
+        for name, model in (("f32", network), ("int8", quantized))
+    }
     rows: dict[str, dict[str, Any]] = {}
     for name, run in runs.items():
         denoised = np.concatenate([run(noisy[i : i + 256])["denoised"] for i in range(0, len(noisy), 256)])
