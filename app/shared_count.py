@@ -48,7 +48,12 @@ class SharedCount:
         finally:
             os.close(fd)  # the mapping stays valid
         self._offset = self._index * _SLOT.size
-        self._slots = struct.Struct(f"{3 * slots}q")
+        self._slot_count = slots
+        # Only the slots up to the highest claimed one, and the next, are read per request (3 with
+        # 2 workers, not 64): a request pays for the loop below. A worker claims the lowest free
+        # slot, so a new one beyond those read shows first in the next slot.
+        self._read = self._index + 1
+        self._unpack = struct.Struct(f"{3 * min(self._read + 1, slots)}q")
 
     def _claim(self, slots: int) -> int:
         """The first slot whose lock is free (never used, or its owner died), locked for good."""
@@ -73,7 +78,11 @@ class SharedCount:
 
     def total(self) -> Total:
         """The count and the number of workers, over the live workers that serve."""
-        values = self._slots.unpack_from(self._map)
+        values = self._unpack.unpack_from(self._map)
+        while len(values) > 3 * self._read and values[3 * self._read]:  # the next slot is claimed
+            self._read += 1
+            self._unpack = struct.Struct(f"{3 * min(self._read + 1, self._slot_count)}q")
+            values = self._unpack.unpack_from(self._map)
         count = workers = 0
         for index, (pid, value, serving) in enumerate(zip(values[::3], values[1::3], values[2::3], strict=True)):
             if pid and serving and (index == self._index or self._alive(index)):
