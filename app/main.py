@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
+from pydantic import ValidationError
 
 from app.engines import ModelLoadError
 from app.errors import install_error_handlers
@@ -35,8 +36,22 @@ To draw or upload a digit and see it denoised side by side, open the [demo page]
 """
 
 
+def _settings_or_exit() -> Settings:
+    """The settings from the environment; a bad value stops the process with one line naming it."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        configure_logging("info")
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']).upper()}={error.get('input')!r}: {error['msg']}"
+            for error in exc.errors()
+        )
+        log.critical("cannot start: %s", problems)
+        raise SystemExit(1) from None
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or Settings()
+    settings = settings or _settings_or_exit()
     configure_logging(settings.log_level)
     service = Service(settings)
     # With several workers (make run, the image) the in-flight limit is counted across them, in a

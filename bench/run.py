@@ -548,7 +548,7 @@ def main(argv: list[str] | None = None) -> int:
 
     result |= {
         "context": {
-            "command": "python -m bench.run " + " ".join(sys.argv[1:] if argv is None else argv),
+            "command": " ".join(["python -m bench.run", *(sys.argv[1:] if argv is None else argv)]),
             "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
             "cpu": cpu_model(),
             "cpus": os.cpu_count(),

@@ -57,6 +57,27 @@ def test_bad_model_directory_exits_non_zero_with_one_line(tmp_path: Path, proble
     assert sum(expected in line for line in output.splitlines()) == 2  # our JSON log line and uvicorn's
 
 
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"INFERENCE_ENGINE": "onnx"}, "cannot start: INFERENCE_ENGINE='onnx': Input should be 'openvino'"),
+        ({"INFERENCE_PRECISION": "fp8"}, "cannot start: INFERENCE_PRECISION='fp8'"),
+        (
+            {"INFERENCE_ENGINE": "tensorflow", "INFERENCE_PRECISION": "bf16"},
+            "INFERENCE_PRECISION=bf16 needs INFERENCE_ENGINE=openvino",
+        ),
+    ],
+)
+def test_a_setting_the_service_cannot_honour_stops_it_with_one_line_naming_it(
+    env: dict[str, str], expected: str
+) -> None:
+    process = uvicorn_process(free_port(), env=env)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode != 0
+    assert expected in output
+    assert "Traceback" not in output
+
+
 @pytest.fixture
 def server() -> Iterator[tuple[subprocess.Popen[str], int]]:
     port = free_port()

@@ -1,0 +1,87 @@
+"""Interleaved A/B of the service at another commit against this tree, same engine, same machine:
+
+    python -m bench.ab 3f00650 --engine identity --rounds 3 --out docs/path-ab.json
+
+Checks the commit out in a temporary git worktree (sharing this tree's .venv), then alternates
+rounds: each a fresh ``make run`` of one side, wrk for 2 s to warm, 4 s at 1 client (p50), 8 s at
+32 clients (req/s). Alternating spreads the machine's noise over both sides.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.run import ROOT, cpu_model, git_commit, payloads, serve, wrk
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.ab", description=__doc__.splitlines()[0])
+    parser.add_argument("commit", help="the other side: a commit, tag or branch")
+    parser.add_argument("--engine", default="identity", help="INFERENCE_ENGINE on both sides")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--port", type=int, default=8200)
+    parser.add_argument("--out", type=Path, default=None, help="write the result as JSON here")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as scratch:
+        other = Path(scratch) / "other"
+        subprocess.run(["git", "worktree", "add", "--detach", str(other), args.commit], cwd=ROOT, check=True)
+        try:
+            (other / ".venv").symlink_to(ROOT / ".venv", target_is_directory=True)
+            body = Path(scratch) / "png28"
+            body.write_bytes(payloads(1)["png28"][0])
+            sides = {args.commit: other, "this tree": ROOT}
+            rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in sides}
+            os.environ["INFERENCE_ENGINE"] = args.engine
+            for _ in range(args.rounds):
+                for name, root in sides.items():
+                    command = ["make", "-s", "-C", str(root), "run", f"PORT={args.port}"]
+                    with serve(name, command, args.port, "/readyz", Path(scratch) / "server.log") as server:
+                        wrk(server.port, "/denoise", body, 32, 2)
+                        one = wrk(server.port, "/denoise", body, 1, 4)
+                        many = wrk(server.port, "/denoise", body, 32, 8)
+                        row = {
+                            "c1_p50_ms": one["p50_us"] / 1000,
+                            "c32_rps": round(many["requests"] / (many["duration_us"] / 1e6), 1),
+                            "non2xx": one["non2xx"] + many["non2xx"],
+                        }
+                    rounds[name].append(row)
+                    print(name, json.dumps(row), file=sys.stderr, flush=True)
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(other)], cwd=ROOT, check=False)
+    result = {
+        "context": {
+            "command": " ".join(["python -m bench.ab", *(sys.argv[1:] if argv is None else argv)]),
+            "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "commit": git_commit(),
+            "cpu": cpu_model(),
+            "engine": args.engine,
+        },
+        "sides": {
+            name: {
+                "c32_rps": [r["c32_rps"] for r in rows],
+                "c32_rps_median": statistics.median(r["c32_rps"] for r in rows),
+                "c1_p50_ms": [r["c1_p50_ms"] for r in rows],
+                "c1_p50_ms_median": statistics.median(r["c1_p50_ms"] for r in rows),
+                "non2xx": sum(r["non2xx"] for r in rows),
+            }
+            for name, rows in rounds.items()
+        },
+    }
+    text = json.dumps(result, indent=2) + "\n"
+    if args.out:
+        args.out.write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
