@@ -159,3 +159,23 @@ def test_fine_tuning_starts_from_an_exported_version(tmp_path: Path) -> None:
     assert run["history"]["loss"][0] < first_run["history"]["loss"][0]
     with pytest.raises(SystemExit, match="does not hold the weights of 'unet'"):
         main(["--arch", "unet", *base, "--init-from", str(first), "--no-export", "--out", str(tmp_path / "3")])
+
+
+def test_an_export_with_a_scorer_gives_both_outputs_to_openvino_as_tensorflow_does(tmp_path: Path) -> None:
+    import tensorflow as tf
+
+    from app.engines import Precision
+    from app.engines.openvino import load
+    from model.anomaly import build_scorer
+    from model.export import _export_with_scorer
+
+    out = tmp_path / "1"
+    _export_with_scorer(DESIGNS["seed"].build(), build_scorer(), out)
+    compiled = load(out, Precision.F32, threads=1)
+    assert compiled.has_scorer
+    batch = np.random.default_rng(1).random((3, 28, 28, 1), dtype=np.float32)
+    denoised, scores = compiled.run(batch)
+    loaded = tf.saved_model.load(str(out))
+    np.testing.assert_allclose(denoised, loaded.serve(batch).numpy(), atol=1e-5)
+    assert scores is not None
+    np.testing.assert_allclose(scores, loaded.score(batch).numpy(), atol=1e-5)
