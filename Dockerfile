@@ -16,6 +16,17 @@ RUN mkdir app model && touch app/__init__.py model/__init__.py \
 COPY app ./app
 COPY model ./model
 RUN /opt/venv/bin/python -m pip install --no-cache-dir --no-deps .
+# The service runs on the CPU and reads SavedModels: OpenVINO's GPU and NPU plugins, the GPU's
+# kernel tuning cache, its C++ headers and its other frontends (ONNX, PyTorch, Paddle, GGUF, TFLite,
+# JAX) are ~80 MB that nothing loads; pip and setuptools are not needed at run time. The last line
+# proves the rest still reads and runs the served model.
+RUN ov=$(echo /opt/venv/lib/python3*/site-packages/openvino) \
+    && rm -r "$ov/include" "$ov/libs/cache.json" "$ov"/libs/libopenvino_intel_[gn]pu_plugin.so \
+        "$ov"/libs/libopenvino_onnx_frontend.so.* "$ov"/libs/libopenvino_pytorch_frontend.so.* \
+        "$ov"/libs/libopenvino_paddle_frontend.so.* "$ov"/libs/libopenvino_gguf_frontend.so.* \
+        "$ov"/libs/libopenvino_tensorflow_lite_frontend.so.* "$ov"/libs/libopenvino_jax_frontend.so.* \
+    && /opt/venv/bin/python -m pip uninstall --yes pip setuptools \
+    && /opt/venv/bin/python -c "from app.inference import load_model; from app.settings import DEFAULT_MODEL_DIR; load_model(DEFAULT_MODEL_DIR)"
 
 # Final stage: the venv and nothing else; no compilers, no pip cache, no source tree.
 FROM python:3.11-slim
