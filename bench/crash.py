@@ -4,7 +4,7 @@
 
 Runs the service as ``make run`` does (two uvicorn workers), drives it with wrk at 32 clients
 for 20 s, and ``kill -9``s one worker 6 s in. uvicorn starts a replacement, which loads
-TensorFlow while the survivor serves alone. Counted from the service's own metrics: answers 503
+its model while the survivor serves alone. Counted from the service's own metrics: answers 503
 (``overloaded``, from the in-flight limit) during the run; from wrk: reads that failed (the
 killed worker's own connections, which ``ss`` counts just before the kill).
 """
