@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -45,6 +46,12 @@ class DeclaredLengthLimit:
 class InFlightLimit:
     """At most ``limit`` denoise requests in progress; beyond that, 503 with Retry-After at once.
 
+    A request counts once its body is in: the body is read here first, within ``body_timeout_s``
+    (else 408), so that an upload that stalls holds no slot, and a refusal is sent only once
+    nothing is left unread (a server that closes with body bytes unread makes the kernel reset
+    the connection, and the client never sees its 503). At most ``max_receiving`` bodies are read
+    at once per worker; past that the request is refused at once.
+
     Bounds memory and latency under overload, counted across workers (``shared``), each keeping to
     its share once the service is full; rejections are pre-rendered and close the connection
     because they must cost far less than service. The measurements behind each choice:
@@ -60,9 +67,16 @@ class InFlightLimit:
         prefix: str = "/denoise",
         report_every: float = 10.0,
         full_for: float = 1.0,
+        max_body_bytes: int = 10 * 1024 * 1024,
+        body_timeout_s: float = 30.0,
+        max_receiving: int = 128,
     ) -> None:
         self.app = app
         self.limit = limit
+        self.max_body_bytes = max_body_bytes
+        self.body_timeout_s = body_timeout_s
+        self.max_receiving = max_receiving
+        self.receiving = 0  # bodies being read now, in this worker
         self.shared = shared
         self.on_shed = on_shed
         self.prefix = prefix
@@ -86,11 +100,20 @@ class InFlightLimit:
         if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
             await self.app(scope, receive, send)
             return
-        if self._over_limit():
-            await send({"type": "http.response.start", "status": 503, "headers": self._headers})
-            await send({"type": "http.response.body", "body": self._body})
-            self._shed()
+        if self.receiving >= self.max_receiving:
+            await self._refuse(send)
             return
+        self.receiving += 1
+        try:
+            body = await self._read_body(receive, send)
+        finally:
+            self.receiving -= 1
+        if body is None:  # answered already (408, 413), or the client is gone
+            return
+        if self._over_limit():
+            await self._refuse(send)
+            return
+        receive = _replay(body, receive)
         self._count(+1)
         counted = True
 
@@ -109,6 +132,43 @@ class InFlightLimit:
         finally:
             if counted:
                 self._count(-1)
+
+    async def _refuse(self, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 503, "headers": self._headers})
+        await send({"type": "http.response.body", "body": self._body})
+        self._shed()
+
+    async def _read_body(self, receive: Receive, send: Send) -> bytes | None:
+        """The whole body; None once a 408 or 413 is answered, or the client went away."""
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            async with asyncio.timeout(self.body_timeout_s):
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        return None
+                    chunk = message.get("body", b"")
+                    size += len(chunk)
+                    if size > self.max_body_bytes:
+                        await _answer(
+                            send,
+                            413,
+                            "content_too_large",
+                            f"the request body is over the limit of {self.max_body_bytes:,} bytes",
+                        )
+                        return None
+                    chunks.append(chunk)
+                    if not message.get("more_body", False):
+                        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        except TimeoutError:
+            await _answer(
+                send,
+                408,
+                "request_timeout",
+                f"the request body did not arrive within {self.body_timeout_s:g} s ({size:,} bytes came)",
+            )
+            return None
 
     def _over_limit(self) -> bool:
         if not self.shared:
@@ -138,3 +198,29 @@ class InFlightLimit:
                 extra={"fields": {"shed": self._shed_since_report, "limit": self.limit}},
             )
             self._shed_since_report, self._last_report = 0, now
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A receive that gives the app the body already read, then whatever the client sends next."""
+    given = False
+
+    async def replayed() -> Message:
+        nonlocal given
+        if given:
+            return await receive()  # after the body: the disconnect, when it comes
+        given = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replayed
+
+
+async def _answer(send: Send, status: int, code: str, detail: str) -> None:
+    """A problem document, closing the connection (the rest of the body will not be read)."""
+    body = json.dumps(problem_body(status, code, detail), separators=(",", ":")).encode()
+    headers = [
+        (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -144,5 +144,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         limit=settings.max_concurrent_requests,
         shared=shared,
         on_shed=service.metrics.shed.inc,
+        max_body_bytes=settings.max_upload_bytes,
+        body_timeout_s=settings.body_timeout_s,
+        max_receiving=settings.max_receiving_requests,
     )
     return app

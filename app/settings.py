@@ -35,6 +35,14 @@ class Settings(BaseSettings):
         description="Denoise requests in progress, all workers together, beyond which new ones get 503 at once.",
     )
     request_timeout_s: float = Field(30.0, gt=0, description="Deadline for a request's inference.")
+    body_timeout_s: float = Field(
+        60.0, gt=0, description="Deadline to receive a denoise request's body (10 MiB at ~1.5 Mbit/s); then 408."
+    )
+    max_receiving_requests: int = Field(
+        128,
+        gt=0,
+        description="Denoise request bodies being received at once, per worker, beyond which new ones get 503.",
+    )
     inference_engine: EngineName = Field(
         EngineName.OPENVINO,
         description="What runs the model: openvino, tensorflow (an optional extra), or identity (benchmarks only).",

@@ -97,3 +97,89 @@ async def test_a_request_leaves_the_count_as_its_last_bytes_go_out() -> None:
     finish.set()
     await first
     assert limit.in_flight == 0
+
+
+async def _call_with(app: object, chunks: list[bytes], stall: bool = False) -> tuple[Message, list[int]]:
+    """``_call`` with a body sent in ``chunks`` (then, with ``stall``, nothing more, ever)."""
+    sent: list[Message] = []
+    taken = [0]
+
+    async def receive() -> Message:
+        if taken[0] < len(chunks):
+            taken[0] += 1
+            more = stall or taken[0] < len(chunks)
+            return {"type": "http.request", "body": chunks[taken[0] - 1], "more_body": more}
+        await asyncio.Event().wait()  # a stalled client, or one that sent everything: nothing comes
+        raise AssertionError("unreachable")
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await app({"type": "http", "path": "/denoise", "headers": []}, receive, send)  # type: ignore[operator]
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return {"status": start["status"], "headers": dict(start["headers"]), "body": body}, taken
+
+
+async def _echo(scope: Scope, receive: Receive, send: Send) -> None:
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body", False):
+            break
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": body})
+
+
+@pytest.mark.anyio
+async def test_the_app_gets_the_body_that_was_sent_in_chunks() -> None:
+    answer, taken = await _call_with(InFlightLimit(_echo, limit=1), [b"ab", b"cd", b"e"])
+    assert (answer["status"], answer["body"], taken) == (200, b"abcde", [3])
+
+
+@pytest.mark.anyio
+async def test_a_body_that_stalls_gets_408_and_never_holds_a_slot() -> None:
+    limit = InFlightLimit(_ok, limit=1, body_timeout_s=0.05)
+    stalled = asyncio.ensure_future(_call_with(limit, [b"--boundary\r\n"], stall=True))
+    await asyncio.sleep(0.01)
+    assert limit.in_flight == 0  # receiving, not in flight
+    assert (await _call(limit))["status"] == 200  # the slot is free for a request whose body is in
+    answer, _ = await stalled
+    assert answer["status"] == 408
+    assert json.loads(answer["body"])["code"] == "request_timeout"
+    assert answer["headers"][b"connection"] == b"close"
+
+
+@pytest.mark.anyio
+async def test_a_refused_request_has_its_whole_body_read_first() -> None:
+    release = asyncio.Event()
+
+    async def slow(scope: Scope, receive: Receive, send: Send) -> None:
+        await release.wait()
+        await _ok(scope, receive, send)
+
+    limit = InFlightLimit(slow, limit=1)
+    held = asyncio.ensure_future(_call(limit))
+    await asyncio.sleep(0.01)
+    answer, taken = await _call_with(limit, [b"x" * 1000] * 5)
+    assert answer["status"] == 503
+    assert taken == [5]  # nothing left unread: the 503 is not lost to a connection reset
+    release.set()
+    assert (await held)["status"] == 200
+
+
+@pytest.mark.anyio
+async def test_a_body_over_the_limit_as_it_streams_in_gets_413() -> None:
+    answer, _ = await _call_with(InFlightLimit(_echo, limit=1, max_body_bytes=10), [b"x" * 8, b"x" * 8])
+    assert answer["status"] == 413
+    assert json.loads(answer["body"])["code"] == "content_too_large"
+
+
+@pytest.mark.anyio
+async def test_past_the_receiving_bound_a_request_is_refused_at_once() -> None:
+    limit = InFlightLimit(_ok, limit=8, max_receiving=1, body_timeout_s=1.0)
+    stalled = asyncio.ensure_future(_call_with(limit, [b"x"], stall=True))
+    await asyncio.sleep(0.01)
+    assert (await _call(limit))["status"] == 503
+    stalled.cancel()
