@@ -43,7 +43,9 @@ def main(argv: list[str] | None = None) -> int:
             os.environ["INFERENCE_ENGINE"] = args.engine
             for _ in range(args.rounds):
                 for name, root in sides.items():
-                    command = ["make", "-s", "-C", str(root), "run", f"PORT={args.port}"]
+                    # -o: never reinstall into the shared .venv from the other checkout (its fresh
+                    # pyproject.toml would point the editable install at the temporary worktree).
+                    command = ["make", "-s", "-C", str(root), "-o", ".venv/.runtime", "run", f"PORT={args.port}"]
                     with serve(name, command, args.port, "/readyz", Path(scratch) / "server.log") as server:
                         wrk(server.port, "/denoise", body, 32, 2)
                         one = wrk(server.port, "/denoise", body, 1, 4)
