@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from app.errors import PROBLEM_MEDIA_TYPE, problem_body
-from app.schemas import Problem
 
 Responses = dict[int | str, dict[str, Any]]
 
@@ -85,11 +84,14 @@ def problems(*statuses: int) -> Responses:
     table: Responses = {}
     for status in statuses:
         description, examples = _PROBLEMS[status]
+        # Only application/problem+json, which is what the service sends: with a "model" FastAPI
+        # would list application/json first, and Swagger UI would show the Problem schema's own
+        # example (a 415) under every status instead of each status's examples.
         entry: dict[str, Any] = {
-            "model": Problem,
             "description": description,
             "content": {
                 PROBLEM_MEDIA_TYPE: {
+                    "schema": {"$ref": "#/components/schemas/Problem"},  # there through BatchItem.error
                     "examples": {
                         name: {"summary": code, "value": problem_body(status, code, detail)}
                         for name, (code, detail) in examples.items()

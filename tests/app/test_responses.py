@@ -184,8 +184,15 @@ def test_openapi_documents_every_route_and_both_media_types(client: TestClient) 
 
 
 def test_every_error_status_has_an_example_of_its_own(client: TestClient) -> None:
-    responses = client.get("/openapi.json").json()["paths"]["/denoise"]["post"]["responses"]
+    schema = client.get("/openapi.json").json()
+    responses = schema["paths"]["/denoise"]["post"]["responses"]
+    assert "Problem" in schema["components"]["schemas"]
     for status in ("400", "401", "413", "415", "422", "503"):
+        # The one media type the service sends: Swagger UI shows this status's examples first.
+        assert list(responses[status]["content"]) == ["application/problem+json"], status
+        assert responses[status]["content"]["application/problem+json"]["schema"] == {
+            "$ref": "#/components/schemas/Problem"
+        }
         examples = responses[status]["content"]["application/problem+json"]["examples"]
         assert examples, status
         for example in examples.values():
