@@ -11,6 +11,7 @@ from collections.abc import Callable
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import PROBLEM_MEDIA_TYPE, problem_body, problem_response
+from app.observability import request_id_of
 from app.shared_count import SharedCount
 
 log = logging.getLogger(__name__)
@@ -101,17 +102,17 @@ class InFlightLimit:
             await self.app(scope, receive, send)
             return
         if self.receiving >= self.max_receiving:
-            await self._refuse(send)
+            await self._refuse(scope, send)
             return
         self.receiving += 1
         try:
-            body = await self._read_body(receive, send)
+            body = await self._read_body(scope, receive, send)
         finally:
             self.receiving -= 1
         if body is None:  # answered already (408, 413), or the client is gone
             return
         if self._over_limit():
-            await self._refuse(send)
+            await self._refuse(scope, send)
             return
         receive = _replay(body, receive)
         self._count(+1)
@@ -133,12 +134,13 @@ class InFlightLimit:
             if counted:
                 self._count(-1)
 
-    async def _refuse(self, send: Send) -> None:
-        await send({"type": "http.response.start", "status": 503, "headers": self._headers})
+    async def _refuse(self, scope: Scope, send: Send) -> None:
+        headers = [*self._headers, (b"x-request-id", request_id_of(scope).encode())]
+        await send({"type": "http.response.start", "status": 503, "headers": headers})
         await send({"type": "http.response.body", "body": self._body})
         self._shed()
 
-    async def _read_body(self, receive: Receive, send: Send) -> bytes | None:
+    async def _read_body(self, scope: Scope, receive: Receive, send: Send) -> bytes | None:
         """The whole body; None once a 408 or 413 is answered, or the client went away."""
         chunks: list[bytes] = []
         size = 0
@@ -152,6 +154,7 @@ class InFlightLimit:
                     size += len(chunk)
                     if size > self.max_body_bytes:
                         await _answer(
+                            scope,
                             send,
                             413,
                             "content_too_large",
@@ -163,6 +166,7 @@ class InFlightLimit:
                         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
         except TimeoutError:
             await _answer(
+                scope,
                 send,
                 408,
                 "request_timeout",
@@ -214,13 +218,14 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replayed
 
 
-async def _answer(send: Send, status: int, code: str, detail: str) -> None:
+async def _answer(scope: Scope, send: Send, status: int, code: str, detail: str) -> None:
     """A problem document, closing the connection (the rest of the body will not be read)."""
     body = json.dumps(problem_body(status, code, detail), separators=(",", ":")).encode()
     headers = [
         (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
         (b"content-length", str(len(body)).encode()),
         (b"connection", b"close"),
+        (b"x-request-id", request_id_of(scope).encode()),
     ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -119,6 +119,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(docs.router)
     app.mount(docs.STATIC_URL, StaticFiles(directory=docs.STATIC_DIR), name="static")
 
+    app.add_middleware(DeclaredLengthLimit, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(RequestMiddleware, metrics=service.metrics, model_version=lambda: service.model_version)
+    app.add_middleware(OneLineStartupFailure)
+    # Outermost but for CORS: a rejection under overload must cost as little as possible.
+    app.add_middleware(
+        InFlightLimit,
+        limit=settings.max_concurrent_requests,
+        shared=shared,
+        on_shed=service.metrics.shed.inc,
+        max_body_bytes=settings.max_upload_bytes,
+        body_timeout_s=settings.body_timeout_s,
+        max_receiving=settings.max_receiving_requests,
+    )
+    # Outermost when on: every answer, a refusal by the limits included, carries its CORS headers
+    # (a browser on another origin sees a network error for an answer without them).
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -133,19 +148,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "X-Inverted",
                 "X-Digit-Box",
                 "X-Request-ID",
+                "Retry-After",
             ],
         )
-    app.add_middleware(DeclaredLengthLimit, max_bytes=settings.max_upload_bytes)
-    app.add_middleware(RequestMiddleware, metrics=service.metrics, model_version=lambda: service.model_version)
-    app.add_middleware(OneLineStartupFailure)
-    # Outermost (added last): a rejection under overload must cost as little as possible.
-    app.add_middleware(
-        InFlightLimit,
-        limit=settings.max_concurrent_requests,
-        shared=shared,
-        on_shed=service.metrics.shed.inc,
-        max_body_bytes=settings.max_upload_bytes,
-        body_timeout_s=settings.body_timeout_s,
-        max_receiving=settings.max_receiving_requests,
-    )
     return app

@@ -16,6 +16,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.errors import problem_response
+
 access_log = logging.getLogger("app.access")
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -123,9 +125,9 @@ class RequestMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+        request_id = request_id_of(scope)
         status = 500
+        response_started = False
         bytes_in = bytes_out = 0
 
         async def counting_receive() -> Message:
@@ -135,9 +137,9 @@ class RequestMiddleware:
             return message
 
         async def tagging_send(message: Message) -> None:
-            nonlocal status, bytes_out
+            nonlocal status, bytes_out, response_started
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, response_started = message["status"], True
                 MutableHeaders(scope=message)["X-Request-ID"] = request_id
             elif message["type"] == "http.response.body":
                 bytes_out += len(message.get("body", b""))
@@ -145,6 +147,15 @@ class RequestMiddleware:
 
         try:
             await self.app(scope, counting_receive, tagging_send)
+        except Exception:
+            # Answered here rather than by Starlette's outermost error middleware, so that the 500
+            # goes out through this one and every middleware outside it: X-Request-ID, CORS.
+            if response_started:
+                raise
+            access_log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            await problem_response(500, "internal_error", "the server failed to handle this request")(
+                scope, counting_receive, tagging_send
+            )
         finally:
             duration = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", "unmatched")
@@ -168,6 +179,17 @@ class RequestMiddleware:
                     }
                 },
             )
+
+
+def request_id_of(scope: Scope) -> str:
+    """The client's X-Request-ID when it is one (up to 128 of ``[A-Za-z0-9._:-]``), else a new one."""
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            incoming = bytes(value).decode("latin-1")
+            if _REQUEST_ID.fullmatch(incoming):
+                return incoming
+            break
+    return uuid.uuid4().hex
 
 
 class OneLineStartupFailure:

@@ -95,7 +95,7 @@ def problems(*statuses: int) -> Responses:
                     "examples": {
                         name: {"summary": code, "value": problem_body(status, code, detail)}
                         for name, (code, detail) in examples.items()
-                    }
+                    },
                 }
             },
         }

@@ -146,3 +146,32 @@ def test_unknown_route_and_method_use_the_same_shape(client: TestClient) -> None
 def test_bad_query_value_gets_422(client: TestClient, digit_png: bytes) -> None:
     response = client.post("/denoise", params={"invert": "maybe"}, files={"file": ("d", digit_png)})
     assert_problem(response, 422, "invalid_request", "invert")
+
+
+def test_an_unexpected_error_answers_500_with_the_request_id_and_cors(
+    make_client: Callable[..., Any], digit_png: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug")
+
+    origin = "https://ui.example"
+    with make_client(cors_origins=[origin]) as client:
+        monkeypatch.setattr("app.routes.denoise.answer", broken)  # a bug in the route, after the model ran
+        headers = {"X-Request-ID": "trace-500", "Origin": origin}
+        response = client.post("/denoise", files={"file": ("d.png", digit_png)}, headers=headers)
+        assert_problem(response, 500, "internal_error")
+        assert response.headers["x-request-id"] == "trace-500"
+        assert response.headers["access-control-allow-origin"] == origin
+        assert "a bug" not in response.text  # nothing of the exception leaks to the client
+        monkeypatch.undo()
+        assert post_file(client, digit_png).status_code == 200  # and the next request works
+
+
+def test_refusals_by_the_limits_carry_the_request_id_and_cors(make_client: Callable[..., Any]) -> None:
+    origin = "https://ui.example"
+    with make_client(cors_origins=[origin], max_upload_bytes=5_000) as client:
+        headers = {"X-Request-ID": "trace-413", "Origin": origin, "content-type": "image/png"}
+        response = client.post("/denoise", content=b"\x00" * 10_000, headers=headers)
+        assert_problem(response, 413, "content_too_large")
+        assert response.headers["x-request-id"] == "trace-413"
+        assert response.headers["access-control-allow-origin"] == origin

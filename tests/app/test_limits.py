@@ -59,9 +59,10 @@ async def test_the_in_flight_limit_sheds_at_once_and_counts() -> None:
     limit = InFlightLimit(slow, limit=2, on_shed=lambda: shed.append(1))
     held = [asyncio.ensure_future(_call(limit)) for _ in range(2)]
     await asyncio.sleep(0.01)
-    rejected = await _call(limit)
+    rejected = await _call(limit, headers=[(b"x-request-id", b"trace-1")])
     assert rejected["status"] == 503
     assert rejected["headers"][b"retry-after"] == b"1"
+    assert rejected["headers"][b"x-request-id"] == b"trace-1"  # a refusal carries the request id too
     assert json.loads(rejected["body"])["code"] == "overloaded"
     assert shed == [1]
     release.set()
