@@ -8,7 +8,7 @@ PORT   ?= 8000
 WORKERS ?= 2
 DATA   ?= ../shared/data/mnist.npz
 
-.PHONY: run test lint typecheck pytest container-lint deploy-lint train evaluate bench screenshots clean
+.PHONY: run test system-tools lint typecheck pytest container-lint deploy-lint train evaluate bench screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,12 @@ run: $(VENV)/.runtime
 	PROMETHEUS_MULTIPROC_DIR=$$(mktemp -d) $(BIN)/uvicorn --factory app.main:create_app --host $(HOST) --port $(PORT) --workers $(WORKERS) \
 		--loop uvloop --http httptools --no-access-log --timeout-graceful-shutdown 20
 
-test: lint typecheck container-lint deploy-lint pytest
+test: system-tools lint typecheck container-lint deploy-lint pytest
+
+# Chromium, promtool and HAProxy for the checks that use them: installed as root on Debian,
+# otherwise those checks are skipped with a line saying so (tools/system-tools.sh).
+system-tools:
+	tools/system-tools.sh
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
@@ -41,8 +46,8 @@ container-lint: $(VENV)/.dev
 	$(BIN)/hadolint Dockerfile
 	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
 
-# Kubernetes manifests (kustomize, schemas), Prometheus rules, HAProxy configuration; needs
-# kubectl, promtool and haproxy (Debian packages kubectl, prometheus, haproxy).
+# Kubernetes manifests (kustomize, schemas), Prometheus rules, HAProxy configuration: kubectl from
+# the dev extra; promtool and haproxy where installed (tools/system-tools.sh).
 deploy-lint: $(VENV)/.dev
 	tools/check-deploy.sh
 

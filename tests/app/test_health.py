@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -47,7 +48,9 @@ def test_metrics_pass_promtool(client: TestClient) -> None:
     """What Prometheus scrapes is well-formed: promtool check metrics (Debian's prometheus package)."""
     promtool = shutil.which("promtool")
     if promtool is None:
-        pytest.skip("promtool is not installed (apt-get install prometheus); .ci/run installs it")
+        if os.environ.get("REQUIRE_SYSTEM_TOOLS"):
+            pytest.fail("REQUIRE_SYSTEM_TOOLS is set but promtool is not installed (apt-get install prometheus)")
+        pytest.skip("promtool is not installed (Debian: apt-get install prometheus); make test installs it as root")
     client.post("/denoise", files={"file": ("x.png", b"not an image", "image/png")})  # some series
     exposition = client.get("/metrics").content
     checked = subprocess.run([promtool, "check", "metrics"], input=exposition, capture_output=True, check=False)
