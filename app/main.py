@@ -20,6 +20,7 @@ from app.errors import install_error_handlers
 from app.inference import load_model
 from app.limits import DeclaredLengthLimit, InFlightLimit
 from app.observability import OneLineStartupFailure, RequestMiddleware, configure_logging
+from app.openapi import binary_files
 from app.routes import denoise, docs, health, model_info
 from app.service import Service
 from app.settings import Settings
@@ -104,6 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def openapi() -> dict[str, Any]:
         """The schema, with the 200 JSON example answered by the served model once it is loaded."""
         schema = default_openapi()
+        binary_files(schema)
         if app.state.example is not None:
             content = schema["paths"]["/denoise"]["post"]["responses"]["200"]["content"]
             content["application/json"]["example"] = app.state.example

@@ -186,3 +186,17 @@ DENOISE_BODY: dict[str, Any] = {
         "application/octet-stream": {"schema": _BINARY | {"description": _IMAGE_DESCRIPTION}},
     },
 }
+
+
+def binary_files(node: object) -> None:
+    """Mark every uploaded file in a generated schema ``format: binary`` beside OpenAPI 3.1's
+    ``contentMediaType``: FastAPI writes only the latter, which most client generators do not
+    read as a file (they send a string, and the service answers 422)."""
+    if isinstance(node, dict):
+        if node.get("contentMediaType") == "application/octet-stream" and node.get("type") == "string":
+            node.setdefault("format", "binary")
+        for value in node.values():
+            binary_files(value)
+    elif isinstance(node, list):
+        for value in node:
+            binary_files(value)

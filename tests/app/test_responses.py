@@ -178,9 +178,10 @@ def test_openapi_documents_every_route_and_both_media_types(client: TestClient) 
     assert list(content) == ["multipart/form-data", "image/*", "application/octet-stream"]
     assert content["multipart/form-data"]["schema"]["required"] == ["file"]
     # A file as 3.1 tools and format-binary generators both read it.
-    for schema in (content["multipart/form-data"]["schema"]["properties"]["file"], content["image/*"]["schema"]):
-        assert schema["format"] == "binary"
-        assert schema["contentMediaType"] == "application/octet-stream"
+    for upload in (content["multipart/form-data"]["schema"]["properties"]["file"], content["image/*"]["schema"]):
+        assert upload["format"] == "binary"
+        assert upload["contentMediaType"] == "application/octet-stream"
+    assert schema_of_batch_upload(schema)["items"]["format"] == "binary"
 
 
 def test_every_error_status_has_an_example_of_its_own(client: TestClient) -> None:
@@ -215,3 +216,11 @@ def test_the_200_example_is_the_served_models_answer_to_the_example_digit(client
     assert example["model_version"] == answer["model_version"]
     assert example["image_png_base64"] == answer["image_png_base64"]
     assert example["reconstruction_error"] == pytest.approx(answer["reconstruction_error"])
+
+
+def schema_of_batch_upload(document: dict[str, Any]) -> dict[str, Any]:
+    """The ``files`` property of POST /denoise/batch's multipart body, its $ref followed."""
+    body = document["paths"]["/denoise/batch"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+    name = body["$ref"].rsplit("/", 1)[-1]
+    files: dict[str, Any] = document["components"]["schemas"][name]["properties"]["files"]
+    return files
