@@ -107,3 +107,18 @@ def test_demo_works_with_an_api_key(browser: Browser) -> None:
             assert page.errors == []
         finally:
             page.close()
+
+
+def test_swagger_ui_shows_each_error_status_with_its_own_example(page: Page) -> None:
+    browser_page = page.page
+    browser_page.goto(f"{page.base}/docs")
+    operation = browser_page.locator("#operations-denoise-denoise_denoise_post")
+    expect(operation).to_be_visible(timeout=TIMEOUT)
+    operation.locator(".opblock-summary").click()
+    for status in ("400", "401", "413", "415", "422", "503"):
+        row = operation.locator(f"tr.response[data-code='{status}']")
+        expect(row).to_be_visible(timeout=TIMEOUT)
+        # The example the row shows, as a person reads it: its own status and code, not another's.
+        shown = row.locator(".example, .microlight").first.inner_text()
+        assert f'"status": {status}' in shown, (status, shown[:200])
+        assert "application/problem+json" in row.inner_text(), status
