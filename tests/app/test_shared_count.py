@@ -64,7 +64,7 @@ async def test_once_the_service_is_full_each_worker_keeps_to_its_share(tmp_path:
             if message["type"] == "http.response.start":
                 statuses.append(message["status"])
 
-        await limit({"type": "http", "path": "/denoise"}, receive, send)
+        await limit({"type": "http", "path": "/denoise", "headers": []}, receive, send)
         return statuses[0]
 
     # The other worker is idle: this one takes more than its share of 2 while there is room.
