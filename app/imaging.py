@@ -13,7 +13,7 @@ from enum import StrEnum
 
 import numpy as np
 import numpy.typing as npt
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, PngImagePlugin
 
 from app.framing import SIDE, WORKING_SIDE, Framing, NoDigitFound, frame_digit, render_on_page
 
@@ -24,6 +24,11 @@ _QUARTER_TURNS = (5, 6, 7, 8)  # those that swap width and height
 # Our own pixel limit (checked in open_image, before decoding) decides; Pillow's default limit
 # would only add a warning below it.
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+# PNG text chunks are inflated as the file opens, on the event loop for small images: Pillow's
+# defaults (1 MB a chunk, 64 MB in all) let a 67 kB PNG of 63 zTXt chunks block it for 192 ms.
+# Digits need no text: past these bounds the file is refused as corrupt (422).
+PngImagePlugin.MAX_TEXT_CHUNK = 64 * 1024
+PngImagePlugin.MAX_TEXT_MEMORY = 256 * 1024
 Pixels = npt.NDArray[np.float32]
 
 # Pillow identifies the format from the bytes; the filename and Content-Type are never trusted.
@@ -138,7 +143,7 @@ def prepare(image: Image.Image, invert: Invert, fit: Fit = Fit.STRETCH) -> Prepa
             ImageOps.exif_transpose(image, in_place=True)  # phone photos stand upright by their tag
         except Exception:  # a malformed EXIF block: the pixels are fine, read them as they are
             size = image.size
-    pixels = _to_gray(_shrink(image, keep))
+    pixels = _to_gray(_shrink(image, keep, uniform=fit is not Fit.STRETCH))
     if fit is not Fit.STRETCH:
         inverted = _decide_inversion(pixels, invert)
         try:
@@ -187,8 +192,13 @@ def _orientation(image: Image.Image) -> int | None:
     return value if isinstance(value, int) else None
 
 
-def _shrink(image: Image.Image, keep: int) -> Image.Image:
-    """Normalise the mode and cut big images down early, so later float copies stay small."""
+def _shrink(image: Image.Image, keep: int, uniform: bool) -> Image.Image:
+    """Normalise the mode and cut big images down early, so later float copies stay small.
+
+    ``uniform``: one factor for both axes, from the shorter side (framing needs the page's shape).
+    Otherwise (a stretch to 28x28, which does not keep the shape anyway) each axis by its own factor,
+    so that a long thin image is cut down too (a 100x100,000 PNG took 80 MB when it was not).
+    """
     if image.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
         image = image.convert("I")
     elif image.mode == "P":
@@ -199,9 +209,10 @@ def _shrink(image: Image.Image, keep: int) -> Image.Image:
         image = image.convert("L")
     elif image.mode not in ("L", "LA", "RGB", "RGBA", "I", "F"):
         image = image.convert("RGB")  # 1, CMYK, YCbCr, LAB, HSV, RGBX, RGBa...
-    factor = min(image.size) // keep
-    if factor >= 2 and image.mode in ("L", "LA", "RGB", "RGBA"):
-        image = image.reduce(factor)
+    width, height = image.size
+    factors = (min(width, height) // keep,) * 2 if uniform else (width // keep, height // keep)
+    if max(factors) >= 2:  # 16-bit (as I) and float images too: Pillow reduces every mode left here
+        image = image.reduce((max(1, factors[0]), max(1, factors[1])))
     return image
 
 

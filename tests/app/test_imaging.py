@@ -75,3 +75,39 @@ def test_encode_png_keeps_the_polarity_and_scales() -> None:
 )
 def test_capped_size_keeps_the_aspect(size: tuple[int, int], cap: int, expected: tuple[int, int]) -> None:
     assert capped_size(size, cap) == expected
+
+
+def test_a_png_full_of_compressed_text_is_refused_before_it_is_inflated() -> None:
+    import time
+
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    for index in range(63):  # each chunk inflates to 1 MB of nothing: the review's 67 kB file
+        info.add_text(f"k{index}", "x" * 2**20, zip=True)
+    data = encode(Image.new("L", (28, 28)), "PNG", pnginfo=info)
+    assert len(data) < 100_000  # small on the wire
+    started = time.perf_counter()
+    with pytest.raises(ImageError) as refused:
+        decode(data, Invert.AUTO, 10**8)
+    assert refused.value.code == "corrupt_image"
+    assert time.perf_counter() - started < 0.05  # was 192 ms with Pillow's defaults
+
+
+@pytest.mark.parametrize(
+    ("mode", "size", "fit", "expected"),
+    [
+        ("L", (100, 100_000), Fit.STRETCH, (100, 113)),  # long and thin: each axis by its own factor
+        ("I;16", (3000, 3000), Fit.STRETCH, (116, 116)),  # 16-bit: reduced too
+        ("F", (3000, 3000), Fit.STRETCH, (116, 116)),
+        ("L", (100, 100_000), Fit.DIGIT, (100, 100_000)),  # framing keeps the page's shape
+    ],
+)
+def test_big_images_are_cut_down_before_any_float_copy(
+    mode: str, size: tuple[int, int], fit: Fit, expected: tuple[int, int]
+) -> None:
+    from app.framing import WORKING_SIDE
+    from app.imaging import _shrink
+
+    keep = 28 * 4 if fit is Fit.STRETCH else WORKING_SIDE  # what prepare keeps for each fit
+    assert _shrink(Image.new(mode, size), keep, uniform=fit is not Fit.STRETCH).size == expected
