@@ -9,10 +9,12 @@ request runs alone at once; under heavy load batches grow by themselves, with no
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -22,6 +24,10 @@ from app.inference import Inference
 
 class Overloaded(Exception):
     """The queue in front of the model is full; the client should retry later."""
+
+
+class Stopped(Exception):
+    """The inference thread is not running: stopped, or ended by an error. Nothing will answer."""
 
 
 @dataclass
@@ -51,13 +57,20 @@ class MicroBatcher:
     def start(self) -> None:
         self._thread.start()
 
+    def alive(self) -> bool:
+        """Whether the inference thread runs: readiness depends on it."""
+        return self._thread.is_alive()
+
     def stop(self) -> None:
         """Finish the queued jobs, then end the worker."""
         self._queue.put(None)
         self._thread.join()
 
     async def submit(self, images: Batch) -> Inference:
-        """Denoise ``images`` (N, 28, 28, 1); raises Overloaded when the queue is full."""
+        """Denoise ``images`` (N, 28, 28, 1); raises Overloaded when the queue is full, and Stopped
+        at once when the inference thread is not running (nothing would ever answer)."""
+        if not self._thread.is_alive():
+            raise Stopped("the inference thread is not running")
         n = len(images)
         with self._lock:
             if self._queued_images + n > self._max_queue_images:
@@ -71,6 +84,19 @@ class MicroBatcher:
         return await job.future
 
     def _run(self) -> None:
+        try:
+            self._serve()
+        finally:
+            # Stopped or ended by an error: whoever still waits is told now, not at their timeout.
+            while True:
+                try:
+                    job = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if job is not None:
+                    _deliver(job, _set_exception, Stopped("the inference thread stopped"))
+
+    def _serve(self) -> None:
         last_size = 0
         held: _Job | None = None  # a job that would have taken the last call over ``max_batch``
         while True:
@@ -120,20 +146,29 @@ class MicroBatcher:
             output = parts[0] if len(parts) == 1 else Inference.concatenate(parts)
             if len(output) != size:  # a wrong model must not hand requests each other's images
                 raise RuntimeError(f"the model returned {len(output)} images for a batch of {size}")
-        except Exception as exc:  # delivered to every waiting request, which answers 500
+        except BaseException as exc:  # delivered to every waiting request, which answers 500
             for job in jobs:
-                job.loop.call_soon_threadsafe(_set_exception, job.future, exc)
+                _deliver(job, _set_exception, exc if isinstance(exc, Exception) else Stopped(repr(exc)))
+            if not isinstance(exc, Exception):
+                raise  # the thread ends (and readiness with it); those still queued are told
             return
         start = 0
         for job in jobs:
             end = start + len(job.images)
-            job.loop.call_soon_threadsafe(_set_result, job.future, output[start:end])
+            _deliver(job, _set_result, output[start:end])
             start = end
 
     def _call(self, batch: Batch) -> Inference:
         output = self._infer(batch)
         self._on_batch(len(batch))
         return output
+
+
+def _deliver(job: _Job, setter: Callable[[asyncio.Future[Inference], Any], None], value: Any) -> None:
+    """Hand ``value`` to the job's future on its loop; a loop that has closed has nobody waiting."""
+    # RuntimeError: "Event loop is closed". The thread must live on for the other loops' jobs.
+    with contextlib.suppress(RuntimeError):
+        job.loop.call_soon_threadsafe(setter, job.future, value)
 
 
 def _set_result(future: asyncio.Future[Inference], value: Inference) -> None:

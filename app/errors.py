@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.batching import Overloaded
+from app.batching import Overloaded, Stopped
 from app.imaging import ImageError
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,10 @@ async def _overloaded(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(503, "overloaded", f"the service is at capacity: {exc}", {"Retry-After": "1"})
 
 
+async def _stopped(request: Request, exc: Exception) -> JSONResponse:
+    return problem_response(503, "not_ready", f"the model cannot answer: {exc}", {"Retry-After": "5"})
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
@@ -98,6 +102,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ProblemError, _problem)
     app.add_exception_handler(ImageError, _image_error)
     app.add_exception_handler(Overloaded, _overloaded)
+    app.add_exception_handler(Stopped, _stopped)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _unexpected)

@@ -57,7 +57,9 @@ class Service:
 
     def ready(self) -> ReadyService | None:
         """The service as the routes use it, or None before start and while stopping."""
-        return None if self.draining else self._started
+        if self.draining or self._started is None or not self._started.batcher.alive():
+            return None  # a batcher whose thread ended answers nothing: not ready
+        return self._started
 
     @property
     def model_version(self) -> int | None:

@@ -8,7 +8,7 @@ import threading
 import numpy as np
 import pytest
 
-from app.batching import MicroBatcher, Overloaded
+from app.batching import MicroBatcher, Overloaded, Stopped
 from app.engines import Batch
 from app.inference import Inference
 
@@ -110,3 +110,37 @@ async def test_a_model_that_returns_the_wrong_count_fails_every_request_clearly(
             await batcher.submit(_images(0.0, n=3))
     finally:
         batcher.stop()
+
+
+@pytest.mark.anyio
+async def test_a_stopped_batcher_answers_at_once() -> None:
+    batcher = MicroBatcher(lambda batch: Inference(batch, None), max_batch=8, max_queue_images=8)
+    batcher.start()
+    assert batcher.alive()
+    batcher.stop()
+    assert not batcher.alive()
+    with pytest.raises(Stopped):
+        await asyncio.wait_for(batcher.submit(_images(0.5)), 1.0)  # not left waiting for its timeout
+
+
+class _Fatal(BaseException):
+    """Not an Exception: ends the inference thread, as an interpreter-level error would."""
+
+
+@pytest.mark.anyio
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the thread's end, on purpose
+async def test_a_batcher_whose_thread_ends_tells_everyone_and_is_no_longer_alive() -> None:
+    def model(batch: Batch) -> Inference:
+        raise _Fatal
+
+    batcher = MicroBatcher(model, max_batch=8, max_queue_images=8)
+    batcher.start()
+    with pytest.raises(Stopped):
+        await asyncio.wait_for(batcher.submit(_images(0.5)), 1.0)
+    for _ in range(100):  # the thread ends just after it answered
+        if not batcher.alive():
+            break
+        await asyncio.sleep(0.01)
+    assert not batcher.alive()  # so the service is not ready (Service.ready)
+    with pytest.raises(Stopped):
+        await asyncio.wait_for(batcher.submit(_images(0.5)), 1.0)
