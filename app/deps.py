@@ -6,11 +6,11 @@ costs more than these functions' work, several times per request.
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated
 
 from fastapi import Depends, Request
 
+from app.auth import UNAUTHORIZED, key_accepted
 from app.errors import ProblemError
 from app.service import ReadyService, Service
 
@@ -40,20 +40,10 @@ async def get_authorized_service(request: Request) -> ReadyService:
     """
     service: Service = request.app.state.service
     key = service.settings.api_key
-    if key is not None:
-        headers = request.headers
-        offered = headers.get("x-api-key")
-        authorization = headers.get("authorization")
-        if offered is None and authorization and authorization[:7].lower() == "bearer ":
-            offered = authorization[7:].strip()
-        # compare_digest: the time taken must not reveal how much of the key matched.
-        if offered is None or not hmac.compare_digest(offered.encode(), key.encode()):
-            raise ProblemError(
-                401,
-                "unauthorized",
-                "this route needs the API key, as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
-                {"WWW-Authenticate": "Bearer"},
-            )
+    if key is not None and not key_accepted(
+        key, request.headers.get("x-api-key"), request.headers.get("authorization")
+    ):
+        raise ProblemError(401, "unauthorized", UNAUTHORIZED, {"WWW-Authenticate": "Bearer"})
     return _ready(service)
 
 

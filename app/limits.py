@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -10,6 +11,7 @@ from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.auth import UNAUTHORIZED, key_accepted
 from app.errors import PROBLEM_MEDIA_TYPE, problem_body, problem_response
 from app.observability import request_id_of
 from app.shared_count import SharedCount
@@ -71,8 +73,10 @@ class InFlightLimit:
         max_body_bytes: int = 10 * 1024 * 1024,
         body_timeout_s: float = 30.0,
         max_receiving: int = 128,
+        api_key: str | None = None,
     ) -> None:
         self.app = app
+        self.api_key = api_key
         self.limit = limit
         self.max_body_bytes = max_body_bytes
         self.body_timeout_s = body_timeout_s
@@ -101,7 +105,14 @@ class InFlightLimit:
         if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
             await self.app(scope, receive, send)
             return
+        if self.api_key is not None and not self._authorized(scope):
+            # Before any of the body is read: a client without the key costs no upload (its first
+            # bytes are drained, bounded, so that the 401 is not lost to a connection reset).
+            await _drain(receive)
+            await _answer(scope, send, 401, "unauthorized", UNAUTHORIZED, [(b"www-authenticate", b"Bearer")])
+            return
         if self.receiving >= self.max_receiving:
+            await _drain(receive)
             await self._refuse(scope, send)
             return
         self.receiving += 1
@@ -174,6 +185,16 @@ class InFlightLimit:
             )
             return None
 
+    def _authorized(self, scope: Scope) -> bool:
+        assert self.api_key is not None
+        headers = {name: value for name, value in scope["headers"] if name in (b"x-api-key", b"authorization")}
+        x_api_key, authorization = headers.get(b"x-api-key"), headers.get(b"authorization")
+        return key_accepted(
+            self.api_key,
+            None if x_api_key is None else x_api_key.decode("latin-1"),
+            None if authorization is None else authorization.decode("latin-1"),
+        )
+
     def _over_limit(self) -> bool:
         if not self.shared:
             return self.in_flight >= self.limit
@@ -218,7 +239,21 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replayed
 
 
-async def _answer(scope: Scope, send: Send, status: int, code: str, detail: str) -> None:
+async def _drain(receive: Receive, max_bytes: int = 64 * 1024, max_s: float = 1.0) -> None:
+    """Read and drop what the client has sent of its body, up to a bound in bytes and time."""
+    read = 0
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(max_s):
+            while read <= max_bytes:
+                message = await receive()
+                read += len(message.get("body", b""))
+                if message["type"] != "http.request" or not message.get("more_body", False):
+                    return
+
+
+async def _answer(
+    scope: Scope, send: Send, status: int, code: str, detail: str, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
     """A problem document, closing the connection (the rest of the body will not be read)."""
     body = json.dumps(problem_body(status, code, detail), separators=(",", ":")).encode()
     headers = [
@@ -226,6 +261,7 @@ async def _answer(scope: Scope, send: Send, status: int, code: str, detail: str)
         (b"content-length", str(len(body)).encode()),
         (b"connection", b"close"),
         (b"x-request-id", request_id_of(scope).encode()),
+        *(extra or []),
     ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

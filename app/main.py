@@ -133,6 +133,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_body_bytes=settings.max_upload_bytes,
         body_timeout_s=settings.body_timeout_s,
         max_receiving=settings.max_receiving_requests,
+        api_key=settings.api_key,
     )
     # Outermost when on: every answer, a refusal by the limits included, carries its CORS headers
     # (a browser on another origin sees a network error for an answer without them).

@@ -184,3 +184,14 @@ async def test_past_the_receiving_bound_a_request_is_refused_at_once() -> None:
     await asyncio.sleep(0.01)
     assert (await _call(limit))["status"] == 503
     stalled.cancel()
+
+
+@pytest.mark.anyio
+async def test_without_the_api_key_a_denoise_body_is_never_read() -> None:
+    limit = InFlightLimit(_echo, limit=1, api_key="k")
+    refused, taken = await _call_with(limit, [b"x" * 10_000] * 100)
+    assert refused["status"] == 401
+    assert refused["headers"][b"www-authenticate"] == b"Bearer"
+    assert taken[0] <= 8  # at most the first 64 KiB drained, not the 1 MB sent
+    answer = await _call(limit, headers=[(b"x-api-key", b"k")])
+    assert answer["status"] == 200
