@@ -143,7 +143,10 @@ def prepare(image: Image.Image, invert: Invert, fit: Fit = Fit.STRETCH) -> Prepa
             ImageOps.exif_transpose(image, in_place=True)  # phone photos stand upright by their tag
         except Exception:  # a malformed EXIF block: the pixels are fine, read them as they are
             size = image.size
-    pixels = _to_gray(_shrink(image, keep, uniform=fit is not Fit.STRETCH))
+    # 16-bit images span 0..65535 whatever they hold: scaled by that, a stroke at 255 stays faint
+    # (normalised by its content it became full white, and one at 256 nearly black).
+    full_scale = 65535.0 if image.mode.startswith("I;16") else None
+    pixels = _to_gray(_shrink(image, keep, uniform=fit is not Fit.STRETCH), full_scale)
     if fit is not Fit.STRETCH:
         inverted = _decide_inversion(pixels, invert)
         try:
@@ -216,10 +219,16 @@ def _shrink(image: Image.Image, keep: int, uniform: bool) -> Image.Image:
     return image
 
 
-def _to_gray(image: Image.Image) -> Pixels:
-    """Grayscale floats in [0, 1], transparency flattened onto the digit's own background."""
+def _to_gray(image: Image.Image, full_scale: float | None = None) -> Pixels:
+    """Grayscale floats in [0, 1], transparency flattened onto the digit's own background.
+
+    ``full_scale``: what 1.0 is for a wide (I) image of known depth; without it, float and 32-bit
+    images are normalised by their range."""
     if image.mode in ("I", "F"):
         values = np.asarray(image, dtype=np.float32)
+        if full_scale is not None:
+            scaled: Pixels = np.clip(values / full_scale, 0.0, 1.0)
+            return scaled
         return _normalise_wide(values)
     alpha: Pixels | None = None
     if image.mode in ("LA", "RGBA"):

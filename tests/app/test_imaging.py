@@ -111,3 +111,16 @@ def test_big_images_are_cut_down_before_any_float_copy(
 
     keep = 28 * 4 if fit is Fit.STRETCH else WORKING_SIDE  # what prepare keeps for each fit
     assert _shrink(Image.new(mode, size), keep, uniform=fit is not Fit.STRETCH).size == expected
+
+
+def test_16_bit_levels_do_not_depend_on_the_content() -> None:
+    # A stroke at 255 and one at 256 of 65535 are both faint, and nearly equal.
+    levels = []
+    for value in (255, 256, 65535):
+        pixels = np.zeros((28, 28), np.uint16)
+        pixels[10:18, 10:18] = value
+        prepared = decode(encode(Image.fromarray(pixels), "PNG"), Invert.FALSE, 10**8)
+        levels.append(float(prepared.pixels.max()))
+    assert levels[0] == pytest.approx(255 / 65535, abs=1e-4)
+    assert levels[1] == pytest.approx(256 / 65535, abs=1e-4)
+    assert levels[2] == pytest.approx(1.0)
