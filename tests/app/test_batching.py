@@ -144,3 +144,54 @@ async def test_a_batcher_whose_thread_ends_tells_everyone_and_is_no_longer_alive
     assert not batcher.alive()  # so the service is not ready (Service.ready)
     with pytest.raises(Stopped):
         await asyncio.wait_for(batcher.submit(_images(0.5)), 1.0)
+
+
+@pytest.mark.anyio
+async def test_the_cap_on_images_per_call_holds() -> None:
+    sizes: list[int] = []
+    gate = threading.Event()
+
+    def model(batch: Batch) -> Inference:
+        gate.wait(5)  # hold the first call: the others queue behind it
+        return Inference(batch, None)
+
+    batcher = MicroBatcher(model, max_batch=8, max_queue_images=200, on_batch=sizes.append)
+    batcher.start()
+    try:
+        first = asyncio.ensure_future(batcher.submit(_images(0.0)))
+        await asyncio.sleep(0.05)
+        rest = [asyncio.ensure_future(batcher.submit(_images(0.5, n))) for n in (3, 71, 2, 6)]
+        await asyncio.sleep(0.05)
+        gate.set()
+        answers = await asyncio.gather(first, *rest)
+    finally:
+        batcher.stop()
+    assert max(sizes) <= 8, sizes  # the review saw [1, 71] with a cap of 8
+    assert sum(sizes) == 1 + 3 + 71 + 2 + 6
+    assert [len(a) for a in answers] == [1, 3, 71, 2, 6]
+
+
+@pytest.mark.anyio
+async def test_work_whose_caller_is_gone_is_skipped() -> None:
+    calls: list[int] = []
+    gate = threading.Event()
+
+    def model(batch: Batch) -> Inference:
+        gate.wait(5)
+        calls.append(len(batch))
+        return Inference(batch, None)
+
+    batcher = MicroBatcher(model, max_batch=64, max_queue_images=100)
+    batcher.start()
+    try:
+        first = asyncio.ensure_future(batcher.submit(_images(0.0)))
+        await asyncio.sleep(0.05)
+        gone = asyncio.ensure_future(batcher.submit(_images(0.5, 5)))
+        await asyncio.sleep(0.01)
+        gone.cancel()  # its client timed out or went away while it queued
+        await asyncio.sleep(0.01)
+        gate.set()
+        await first
+    finally:
+        batcher.stop()
+    assert calls == [1]  # the cancelled request's 5 images never reached the model
