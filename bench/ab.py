@@ -16,11 +16,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.run import ROOT, cpu_model, git_commit, payloads, serve, wrk
+from bench.run import ROOT, measured_on, payloads, serve, wrk
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,11 +59,8 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(other)], cwd=ROOT, check=False)
     result = {
-        "context": {
-            "command": " ".join(["python -m bench.ab", *(sys.argv[1:] if argv is None else argv)]),
-            "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-            "commit": git_commit(),
-            "cpu": cpu_model(),
+        "context": measured_on(" ".join(["python -m bench.ab", *(sys.argv[1:] if argv is None else argv)]))
+        | {
             "engine": args.engine,
         },
         "sides": {

@@ -19,13 +19,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bench.run import cpu_model, git_commit
+from bench.run import measured_on
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCHES = (1, 8, 16, 64)
@@ -144,11 +143,8 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(row), flush=True)
             rows.append(row)
     result = {
-        "context": {
-            "command": "python -m bench.micro",
-            "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-            "commit": git_commit(),
-            "cpu": cpu_model(),
+        "context": measured_on("python -m bench.micro")
+        | {
             "cpus": os.cpu_count(),
         },
         "rows": rows,

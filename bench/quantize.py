@@ -16,13 +16,12 @@ import json
 import statistics
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bench.run import ROOT, cpu_model, git_commit
+from bench.run import ROOT, measured_on
 
 MAX_PSNR_LOSS_DB = 0.05
 MAX_FLAGS_CHANGED = 0.005
@@ -101,11 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     psnr_change = round(int8["psnr_db"] - f32["psnr_db"], 4)
     faster = int8["batch_16_ms"] < f32["batch_16_ms"] and int8["batch_1_ms"] <= f32["batch_1_ms"]
     result = {
-        "context": {
-            "command": "python -m bench.quantize",
-            "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-            "commit": git_commit(),
-            "cpu": cpu_model(),
+        "context": measured_on("python -m bench.quantize")
+        | {
             "model_version": int(version.name),
             "nncf": nncf.__version__,
         },

@@ -295,6 +295,16 @@ def git_commit() -> str:
     return head.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
 
 
+def measured_on(command: str) -> dict[str, str]:
+    """What every bench output records of its run: the command, when, the code and the CPU."""
+    return {
+        "command": command,
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": git_commit(),
+        "cpu": cpu_model(),
+    }
+
+
 SUSTAINED_CLIENTS = 32  # the load the targets are set at; the overload row sends four times as much
 
 TARGETS = [
@@ -547,14 +557,11 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     result |= {
-        "context": {
-            "command": " ".join(["python -m bench.run", *(sys.argv[1:] if argv is None else argv)]),
-            "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-            "cpu": cpu_model(),
+        "context": measured_on(" ".join(["python -m bench.run", *(sys.argv[1:] if argv is None else argv)]))
+        | {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
             "duration_s": args.duration,
-            "commit": git_commit(),
             "model_version": model["version"],
             "engine": model["engine"],
             "precision": model["precision"],

@@ -88,8 +88,8 @@ async def denoise(
     Answers the denoised PNG, in the upload's polarity, with the reconstruction error in the
     `X-Reconstruction-Error` header; or, with `Accept: application/json`, all of it as JSON.
     """
-    # The body is read only now, after the dependencies: a request without the API key, or sent
-    # while the model is not ready, is refused before any of its body is read.
+    # The in-flight limit has read the body already (after checking the API key); read_image takes
+    # the image out of it.
     prepared, decode_ms = await _decode(service, await read_image(request), invert, fit)
     clock = Stopwatch()
     output = await service.denoise([prepared])
