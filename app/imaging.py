@@ -8,18 +8,31 @@ from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
 import numpy as np
 import numpy.typing as npt
-from PIL import Image, ImageOps, PngImagePlugin
+from PIL import Image, ImageChops, ImageFile, PngImagePlugin
 
 from app.framing import SIDE, WORKING_SIDE, Framing, NoDigitFound, frame_digit, render_on_page
 
+_MAX_ASPECT = 8  # a working copy for framing is at most this many times as long as its shorter side
 CHEAP_PIXELS = 128 * 128  # small enough to decode faster than a hand-off to a thread
-_TURNED = (2, 3, 4, 5, 6, 7, 8)  # EXIF orientations other than upright (1)
-_QUARTER_TURNS = (5, 6, 7, 8)  # those that swap width and height
+_QUARTER_TURNS = (5, 6, 7, 8)  # EXIF orientations that swap width and height
+# What each EXIF orientation other than upright (1) takes to stand the image upright, on arrays
+# (Pillow's exif_transpose would turn the full-size image, a copy as large as the decoded one).
+_UPRIGHT: dict[int, Callable[[Pixels], Pixels]] = {
+    2: np.fliplr,
+    3: lambda a: np.rot90(a, 2),
+    4: np.flipud,
+    5: np.transpose,
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: np.rot90(a, 2).T,
+    8: np.rot90,
+}
+_TURNED = tuple(_UPRIGHT)
 
 # Our own pixel limit (checked in open_image, before decoding) decides; Pillow's default limit
 # would only add a warning below it.
@@ -123,11 +136,43 @@ def is_cheap(image: Image.Image) -> bool:
     return width * height <= CHEAP_PIXELS
 
 
+# Bytes per pixel that preparing an image holds at its peak, by its mode as opened: the decoded
+# pixels (Pillow stores every mode but these in 4 bytes a pixel) and the full-size copies ``_shrink``
+# makes before it reduces (a 16-bit image as 32-bit; RGBA as gray and alpha; a palette as RGBA).
+# bench.decoding measures each against what a decode really takes.
+_PEAK_BYTES_PER_PIXEL = {"1": 2, "L": 1, "P": 2, "I;16": 6, "I;16B": 6, "I;16L": 6, "I;16N": 6}
+_PEAK_BYTES_BY_FOUR_BYTE_MODE = {"LA": 6, "RGBA": 6, "PA": 10, "RGB": 4, "I": 4, "F": 4}
+_PEAK_BYTES_OTHER_MODES = 8  # CMYK, YCbCr... decoded, then converted to RGB
+DECODING_OVERHEAD = 16 * 1024 * 1024  # the working copy's float arrays, the framing, the answer
+
+
+def decoding_cost(image: Image.Image, fit: Fit) -> int:
+    """Bytes that ``prepare`` can hold at once for this opened image, from its header alone."""
+    width, height = image.size
+    drafted = image.format in ("JPEG", "MPO") and isinstance(image, ImageFile.ImageFile) and len(image.tile) == 1
+    if drafted:  # ``prepare`` decodes it at 1/2, 1/4 or 1/8 scale
+        keep = _keep(fit) // 2
+        scale = next(s for s in (8, 4, 2, 1) if min(width // keep, height // keep) >= s)
+        width, height = -(-width // scale), -(-height // scale)
+    mode = image.mode
+    if mode == "P" and "transparency" in image.info:
+        mode = "PA"
+    per_pixel = _PEAK_BYTES_PER_PIXEL.get(mode) or _PEAK_BYTES_BY_FOUR_BYTE_MODE.get(mode) or _PEAK_BYTES_OTHER_MODES
+    return width * height * per_pixel + DECODING_OVERHEAD
+
+
+def _keep(fit: Fit) -> int:
+    """Pixels to keep on the shorter side: 28x28 needs little; finding a digit needs a page."""
+    return SIDE * 4 if fit is Fit.STRETCH else WORKING_SIDE
+
+
 def prepare(image: Image.Image, invert: Invert, fit: Fit = Fit.STRETCH) -> Prepared:
-    """Decode an opened upload into the model's 28x28 input."""
+    """Decode an opened upload into the model's 28x28 input.
+
+    The image is closed on the way: its full-size pixels are released once a working copy is made.
+    """
     fmt = image.format or "image"
-    # Only as many pixels as the fit needs: 28x28 for a stretch; enough to find and crop a digit.
-    keep = SIDE * 4 if fit is Fit.STRETCH else WORKING_SIDE
+    keep = _keep(fit)
     orientation = _orientation(image)
     width, height = image.size
     size = (height, width) if orientation in _QUARTER_TURNS else (width, height)  # before a draft shrinks it
@@ -138,15 +183,12 @@ def prepare(image: Image.Image, invert: Invert, fit: Fit = Fit.STRETCH) -> Prepa
         image.load()
     except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as exc:
         raise ImageError(422, "corrupt_image", f"the {fmt} image cannot be decoded: {exc}") from exc
-    if orientation in _TURNED:
-        try:
-            ImageOps.exif_transpose(image, in_place=True)  # phone photos stand upright by their tag
-        except Exception:  # a malformed EXIF block: the pixels are fine, read them as they are
-            size = image.size
     # 16-bit images span 0..65535 whatever they hold: scaled by that, a stroke at 255 stays faint
     # (normalised by its content it became full white, and one at 256 nearly black).
     full_scale = 65535.0 if image.mode.startswith("I;16") else None
     pixels = _to_gray(_shrink(image, keep, uniform=fit is not Fit.STRETCH), full_scale)
+    if orientation in _TURNED:  # phone photos stand upright by their tag; turned once small
+        pixels = np.ascontiguousarray(_UPRIGHT[orientation](pixels))
     if fit is not Fit.STRETCH:
         inverted = _decide_inversion(pixels, invert)
         try:
@@ -198,24 +240,44 @@ def _orientation(image: Image.Image) -> int | None:
 def _shrink(image: Image.Image, keep: int, uniform: bool) -> Image.Image:
     """Normalise the mode and cut big images down early, so later float copies stay small.
 
-    ``uniform``: one factor for both axes, from the shorter side (framing needs the page's shape).
-    Otherwise (a stretch to 28x28, which does not keep the shape anyway) each axis by its own factor,
-    so that a long thin image is cut down too (a 100x100,000 PNG took 80 MB when it was not).
+    ``uniform``: one factor for both axes (framing needs the page's shape), from the shorter side,
+    or from the longer one for a page over ``_MAX_ASPECT`` times as long as wide. Otherwise (a
+    stretch to 28x28, which does not keep the shape anyway) each axis by its own factor, so that a
+    long thin image is cut down too (a 100x100,000 PNG took 80 MB when it was not).
+    Transparent images come back as "La": gray premultiplied by alpha, and alpha.
     """
     if image.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
-        image = image.convert("I")
-    elif image.mode == "P":
-        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
-    elif image.mode == "PA":
-        image = image.convert("RGBA")
+        image = image.convert("I")  # Pillow cannot reduce 16-bit images
+    elif image.mode in ("P", "PA"):
+        # Straight to gray without transparency: a quarter of the memory of RGB, the same gray.
+        transparent = image.mode == "PA" or "transparency" in image.info
+        image = image.convert("RGBA" if transparent else "L")
     elif image.mode == "1":
         image = image.convert("L")
     elif image.mode not in ("L", "LA", "RGB", "RGBA", "I", "F"):
-        image = image.convert("RGB")  # 1, CMYK, YCbCr, LAB, HSV, RGBX, RGBa...
+        image = image.convert("RGB")  # CMYK, YCbCr, LAB, HSV, RGBX, RGBa...
     width, height = image.size
-    factors = (min(width, height) // keep,) * 2 if uniform else (width // keep, height // keep)
-    if max(factors) >= 2:  # 16-bit (as I) and float images too: Pillow reduces every mode left here
-        image = image.reduce((max(1, factors[0]), max(1, factors[1])))
+    if uniform:
+        # A 100x400,000 strip framed from its shorter side kept every pixel: 353 MB of float copies.
+        factors = (max(min(width, height) // keep, -(-max(width, height) // (keep * _MAX_ASPECT))),) * 2
+    else:
+        factors = (width // keep, height // keep)
+    factor = (max(1, factors[0]), max(1, factors[1]))
+    if image.mode in ("LA", "RGBA"):
+        # Pillow reduces these through a premultiplied copy as large as the decoded image; two
+        # one-byte bands premultiplied here cost half of that, and flatten the same way.
+        alpha = image.getchannel("A")
+        gray = image.getchannel("L") if image.mode == "LA" else image.convert("L")
+        image.close()
+        premultiplied = ImageChops.multiply(gray, alpha)
+        del gray
+        if max(factor) >= 2:
+            premultiplied, alpha = premultiplied.reduce(factor), alpha.reduce(factor)
+        return Image.merge("La", (premultiplied, alpha))
+    if max(factor) >= 2:  # 16-bit (as I) and float images too: Pillow reduces every mode left here
+        reduced = image.reduce(factor)
+        image.close()
+        return reduced
     return image
 
 
@@ -230,20 +292,18 @@ def _to_gray(image: Image.Image, full_scale: float | None = None) -> Pixels:
             scaled: Pixels = np.clip(values / full_scale, 0.0, 1.0)
             return scaled
         return _normalise_wide(values)
-    alpha: Pixels | None = None
-    if image.mode in ("LA", "RGBA"):
-        alpha = np.asarray(image.getchannel("A"), dtype=np.float32) / 255.0
-        image = image.convert("LA").getchannel("L") if image.mode == "RGBA" else image.getchannel("L")
-    elif image.mode == "RGB":
+    if image.mode == "La":  # from _shrink: gray premultiplied by alpha, and alpha
+        bands = image.split()
+        premultiplied = np.asarray(bands[0], dtype=np.float32) / 255.0
+        alpha = np.asarray(bands[1], dtype=np.float32) / 255.0
+        # Ink drawn on a transparent canvas: dark ink sat on paper (white), light ink on black.
+        covered = float(alpha.sum())
+        ink = float(premultiplied.sum() / covered) if covered > 0 else 0.0
+        background = 1.0 if ink < 0.5 else 0.0
+        return premultiplied + background * (1.0 - alpha)
+    if image.mode == "RGB":
         image = image.convert("L")
-    gray = np.asarray(image, dtype=np.float32) / 255.0
-    if alpha is None:
-        return gray
-    # Ink drawn on a transparent canvas: dark ink sat on paper (white), light ink on black.
-    covered = float(alpha.sum())
-    ink = float((gray * alpha).sum() / covered) if covered > 0 else 0.0
-    background = 1.0 if ink < 0.5 else 0.0
-    return gray * alpha + background * (1.0 - alpha)
+    return np.asarray(image, dtype=np.float32) / 255.0
 
 
 def _normalise_wide(values: Pixels) -> Pixels:

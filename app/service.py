@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from app.batching import MicroBatcher
+from app.budget import MemoryBudget
 from app.engines import Batch
 from app.errors import ProblemError
 from app.imaging import Prepared
@@ -24,6 +25,7 @@ class ReadyService:
     metrics: Metrics
     model: Model
     batcher: MicroBatcher
+    decoding: MemoryBudget  # large uploads' decoding, this worker's share of the memory limit
 
     async def denoise(self, prepared: list[Prepared]) -> Inference:
         """Run the model on prepared images, sharing model calls with concurrent requests."""
@@ -83,7 +85,8 @@ class Service:
         )
         batcher.start()
         self.metrics.model.labels(str(model.version), model.engine.value, model.precision.value).set(1)
-        self._started = ReadyService(self.settings, self.metrics, model, batcher)
+        decoding = MemoryBudget(self.settings.decode_memory_mib * 2**20, self.settings.decode_wait_s)
+        self._started = ReadyService(self.settings, self.metrics, model, batcher, decoding)
         self.draining = False  # the same app may be started again after a stop (tests do)
         return self._started
 

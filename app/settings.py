@@ -43,6 +43,16 @@ class Settings(BaseSettings):
         gt=0,
         description="Denoise request bodies being received at once, per worker, beyond which new ones get 503.",
     )
+    decode_memory_mib: int = Field(
+        256,
+        gt=0,
+        description="Memory that decoding large uploads may hold at once, per worker (estimated from each "
+        "image's header); beyond it uploads wait their turn. The largest legal upload (a 40 MP RGBA PNG) "
+        "needs about 240 MiB and runs alone if the budget is smaller.",
+    )
+    decode_wait_s: float = Field(
+        5.0, gt=0, description="How long an upload waits for the decoding budget before it gets 503 + Retry-After."
+    )
     inference_engine: EngineName = Field(
         EngineName.OPENVINO,
         description="What runs the model: openvino, tensorflow (an optional extra), or identity (benchmarks only).",

@@ -9,12 +9,14 @@ from typing import Annotated, Any
 import numpy as np
 from fastapi import APIRouter, File, Query, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
+from PIL import Image
 
 from app.answers import Stopwatch, answer
+from app.budget import return_memory
 from app.deps import AuthorizedServiceDep
 from app.errors import ProblemError, problem_body
 from app.framing import SIDE
-from app.imaging import Fit, ImageError, Invert, Prepared, capped_size, decode, is_cheap, open_image, prepare
+from app.imaging import Fit, ImageError, Invert, Prepared, capped_size, decoding_cost, is_cheap, open_image, prepare
 from app.inference import Inference
 from app.negotiation import prefers
 from app.openapi import DENOISE_BODY, DENOISE_ERRORS, DENOISE_OK, JSON, PNG
@@ -58,12 +60,23 @@ def _page_size(service: ReadyService, prepared: Prepared, size: OutputSize) -> t
 async def _decode(service: ReadyService, data: bytes, invert: Invert, fit: Fit) -> tuple[Prepared, float]:
     clock = Stopwatch()
     image = open_image(data, service.settings.max_image_pixels)  # the header only: cheap
-    # Small images decode faster than a thread hand-off takes; large ones must not block the loop.
+    # Small images decode faster than a thread hand-off takes; large ones must not block the loop,
+    # and decode within the worker's memory budget.
     if is_cheap(image):
         prepared = prepare(image, invert, fit)
     else:
-        prepared = await run_in_threadpool(prepare, image, invert, fit)
+        async with service.decoding.hold(decoding_cost(image, fit)):
+            prepared = await run_in_threadpool(_prepare_large, image, invert, fit)
     return prepared, clock.ms()
+
+
+def _prepare_large(image: Image.Image, invert: Invert, fit: Fit) -> Prepared:
+    """``prepare``, then the decoded pixels' memory given back to the system (not kept by malloc)."""
+    try:
+        return prepare(image, invert, fit)
+    finally:
+        image.close()  # prepare closes it too, unless it raised first
+        return_memory()
 
 
 @router.post(
@@ -121,9 +134,15 @@ async def denoise_batch(
     limit = service.settings.max_batch_files
     if len(files) > limit:
         raise ProblemError(422, "too_many_files", f"{len(files)} files sent, the limit is {limit} per request")
-    payloads = [await upload.read() for upload in files]
     clock = Stopwatch()
-    decoded = await run_in_threadpool(_prepare_each, payloads, invert, fit, service.settings.max_image_pixels)
+    opened = [_open(await upload.read(), service.settings.max_image_pixels) for upload in files]
+    # Decoded one after the other in one thread: the largest one's cost is what they hold at once.
+    cost = max((decoding_cost(i, fit) for i in opened if isinstance(i, Image.Image) and not is_cheap(i)), default=0)
+    if cost:
+        async with service.decoding.hold(cost):
+            decoded = await run_in_threadpool(_prepare_each, opened, invert, fit)
+    else:
+        decoded = await run_in_threadpool(_prepare_each, opened, invert, fit)
     decode_ms = clock.ms() / len(files)
     readable = [item for item in decoded if isinstance(item, Prepared)]
     clock = Stopwatch()
@@ -156,11 +175,21 @@ async def example_answer(service: ReadyService) -> dict[str, Any]:
     return done.result().model_dump(mode="json")
 
 
-def _prepare_each(payloads: list[bytes], invert: Invert, fit: Fit, max_pixels: int) -> list[Prepared | ImageError]:
+def _open(data: bytes, max_pixels: int) -> Image.Image | ImageError:
+    try:
+        return open_image(data, max_pixels)
+    except ImageError as exc:
+        return exc
+
+
+def _prepare_each(opened: list[Image.Image | ImageError], invert: Invert, fit: Fit) -> list[Prepared | ImageError]:
     decoded: list[Prepared | ImageError] = []
-    for data in payloads:
+    for item in opened:
+        if isinstance(item, ImageError):
+            decoded.append(item)
+            continue
         try:
-            decoded.append(decode(data, invert, max_pixels, fit))
+            decoded.append(_prepare_large(item, invert, fit) if not is_cheap(item) else prepare(item, invert, fit))
         except ImageError as exc:
             decoded.append(exc)
     return decoded

@@ -100,7 +100,8 @@ def test_a_png_full_of_compressed_text_is_refused_before_it_is_inflated() -> Non
         ("L", (100, 100_000), Fit.STRETCH, (100, 113)),  # long and thin: each axis by its own factor
         ("I;16", (3000, 3000), Fit.STRETCH, (116, 116)),  # 16-bit: reduced too
         ("F", (3000, 3000), Fit.STRETCH, (116, 116)),
-        ("L", (100, 100_000), Fit.DIGIT, (100, 100_000)),  # framing keeps the page's shape
+        ("L", (4000, 3000), Fit.DIGIT, (364, 273)),  # framing keeps the page's shape
+        ("L", (100, 100_000), Fit.DIGIT, (3, 2041)),  # ...up to 8:1: a strip is cut down from its length
     ],
 )
 def test_big_images_are_cut_down_before_any_float_copy(
@@ -124,3 +125,62 @@ def test_16_bit_levels_do_not_depend_on_the_content() -> None:
     assert levels[0] == pytest.approx(255 / 65535, abs=1e-4)
     assert levels[1] == pytest.approx(256 / 65535, abs=1e-4)
     assert levels[2] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_exif_orientation_stands_the_image_up_as_pillow_would(orientation: int) -> None:
+    from PIL import ImageOps
+
+    stored = np.zeros((28, 28), np.uint8)
+    stored[2:10, 3:6] = 255  # an L in one corner: every turn and flip tells apart
+    stored[8:10, 3:14] = 255
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = encode(Image.fromarray(stored), "PNG", exif=exif)
+    upright = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(data)))) / 255.0
+    prepared = decode(data, Invert.FALSE, 10**7)
+    np.testing.assert_array_equal(prepared.pixels, upright.astype(np.float32))
+
+
+def test_a_palette_image_reads_as_its_gray_without_an_rgb_copy() -> None:
+    rgb = Image.fromarray(np.stack([DIGIT, DIGIT // 2, 255 - DIGIT], axis=-1))
+    palette = rgb.quantize(64)
+    from_palette = decode(encode(palette, "PNG"), Invert.FALSE, 10**7).pixels
+    from_rgb = decode(encode(palette.convert("RGB"), "PNG"), Invert.FALSE, 10**7).pixels
+    np.testing.assert_allclose(from_palette, from_rgb, atol=1 / 255)
+
+
+@pytest.mark.parametrize("side", [28, 600])
+def test_transparency_flattens_onto_the_paper_as_full_size_floats_would(side: int) -> None:
+    rng = np.random.default_rng(0)
+    gray = rng.integers(0, 256, (side, side), dtype=np.uint8)
+    alpha = rng.integers(0, 256, (side, side), dtype=np.uint8)
+    rgba = Image.merge("RGBA", [Image.fromarray(gray)] * 3 + [Image.fromarray(alpha)])
+    g, a = gray / 255.0, alpha / 255.0
+    factor = max(1, side // (28 * 4))  # the early shrink: box means of the premultiplied gray and of alpha
+
+    def box(values: np.ndarray) -> np.ndarray:
+        n = side // factor * factor
+        means: np.ndarray = values[:n, :n].reshape(n // factor, factor, n // factor, factor).mean(axis=(1, 3))
+        return means
+
+    premultiplied, covered = box(g * a), box(a)
+    ink = premultiplied.sum() / covered.sum()
+    expected = premultiplied + (1.0 if ink < 0.5 else 0.0) * (1 - covered)
+    expected_28 = np.asarray(Image.fromarray(expected.astype(np.float32), "F").resize((28, 28), Image.Resampling.BOX))
+    pixels = decode(encode(rgba, "PNG"), Invert.FALSE, 10**7).pixels
+    np.testing.assert_allclose(pixels, expected_28, atol=2 / 255)
+
+
+def test_the_decoding_charge_follows_what_the_header_says() -> None:
+    from app.imaging import DECODING_OVERHEAD, decoding_cost
+
+    def cost(image: Image.Image, fmt: str, fit: Fit = Fit.STRETCH) -> int:
+        return decoding_cost(open_image(encode(image, fmt), 10**9), fit) - DECODING_OVERHEAD
+
+    assert cost(Image.new("L", (2000, 1000)), "PNG") == 2000 * 1000
+    assert cost(Image.new("RGBA", (2000, 1000)), "PNG") == 2000 * 1000 * 6  # decoded, then gray and alpha
+    assert cost(Image.new("I;16", (2000, 1000)), "PNG") == 2000 * 1000 * 6  # and as 32-bit to reduce
+    # A JPEG is decoded at 1/8 scale when that still leaves what the fit keeps.
+    assert cost(Image.new("RGB", (2000, 1000)), "JPEG") == 250 * 125 * 4
+    assert cost(Image.new("RGB", (2000, 1000)), "JPEG", Fit.DIGIT) == 500 * 250 * 4

@@ -1,0 +1,100 @@
+"""A worker's memory budget for decoding: large uploads wait their turn, in order, or get 503."""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import ctypes.util
+from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import cache
+
+from app.errors import ProblemError
+
+
+class MemoryBudget:
+    """At most ``capacity`` bytes of decoding at once in this worker, admitted first come first served.
+
+    An upload whose cost does not fit waits for the uploads ahead of it, up to ``max_wait_s``, then
+    gets 503 with Retry-After; one that costs more than the whole budget waits until it can run
+    alone (the largest legal upload must still be served). Only touched on the event loop.
+    """
+
+    def __init__(self, capacity: int, max_wait_s: float) -> None:
+        self.capacity = capacity
+        self.max_wait_s = max_wait_s
+        self.held = 0
+        self._waiting: deque[tuple[int, asyncio.Future[None]]] = deque()
+
+    @asynccontextmanager
+    async def hold(self, cost: int) -> AsyncIterator[None]:
+        """Hold ``cost`` bytes of the budget for the duration of the block."""
+        cost = min(cost, self.capacity)
+        if self._waiting or self.held + cost > self.capacity:
+            await self._wait(cost)
+        else:
+            self.held += cost
+        try:
+            yield
+        finally:
+            self.held -= cost
+            self._admit()
+
+    async def _wait(self, cost: int) -> None:
+        turn = asyncio.get_running_loop().create_future()
+        self._waiting.append((cost, turn))
+        try:
+            async with asyncio.timeout(self.max_wait_s):
+                await turn
+        except BaseException as exc:  # the wait ran out, or the request was cancelled
+            if turn.done() and not turn.cancelled():
+                if isinstance(exc, TimeoutError):
+                    return  # admitted just as the wait ran out: the bytes are held, go on
+                self.held -= cost  # admitted, then cancelled: give the bytes back
+            else:
+                turn.cancel()  # skipped by _admit from now on
+            self._admit()  # whoever queued behind may fit now
+            if isinstance(exc, TimeoutError):
+                raise ProblemError(
+                    503,
+                    "decoding_busy",
+                    f"the upload needs {cost / 2**20:,.0f} MiB to decode and this worker's decoding budget "
+                    f"({self.capacity / 2**20:,.0f} MiB) stayed full for {self.max_wait_s:g} s",
+                    {"Retry-After": "1"},
+                ) from None
+            raise
+
+    def _admit(self) -> None:
+        """Let waiting uploads in, in order, while the head of the queue fits."""
+        while self._waiting:
+            cost, turn = self._waiting[0]
+            if turn.cancelled():
+                self._waiting.popleft()
+                continue
+            if self.held + cost > self.capacity:
+                return
+            self._waiting.popleft()
+            self.held += cost
+            turn.set_result(None)
+
+
+@cache
+def _libc() -> ctypes.CDLL | None:
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+    except OSError:
+        return None
+    return libc if libc is not None and hasattr(libc, "malloc_trim") else None
+
+
+def return_memory() -> None:
+    """Give freed heap memory back to the system (glibc's malloc_trim; elsewhere nothing).
+
+    A large decode's buffers come from malloc in the thread that decodes, and glibc keeps what they
+    leave free in that thread's arena: without this, a worker stayed at its burst's peak.
+    """
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)
