@@ -107,8 +107,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         schema = default_openapi()
         binary_files(schema)
         if app.state.example is not None:
-            content = schema["paths"]["/denoise"]["post"]["responses"]["200"]["content"]
-            content["application/json"]["example"] = app.state.example
+            for path in ("/denoise", "/denoise/json"):
+                content = schema["paths"][path]["post"]["responses"]["200"]["content"]
+                content["application/json"]["example"] = app.state.example
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -14,6 +14,7 @@ Responses = dict[int | str, dict[str, Any]]
 
 PNG = "image/png"
 JSON = "application/json"
+OCTET_STREAM = "application/octet-stream"
 
 _RETRY_AFTER = {
     "Retry-After": {"description": "Seconds to wait before trying again", "schema": {"type": "integer"}},
@@ -127,7 +128,8 @@ JSON_EXAMPLE = {
 # POST /denoise's answer: a PNG by default, JSON on request, and the headers that carry the numbers.
 DENOISE_OK: Responses = {
     200: {
-        "description": "The denoised image as PNG (default), or JSON with `Accept: application/json`",
+        "description": "The denoised image as PNG (default; `application/octet-stream` on request), or JSON "
+        "with `Accept: application/json`",
         "headers": {
             "X-Reconstruction-Error": {
                 "description": "MSE between model input and output",
@@ -155,8 +157,13 @@ DENOISE_OK: Responses = {
                 "schema": {"type": "string", "example": "112,64,58,90"},
             },
         },
+        # The bytes first: generators that type one answer per operation take the first media type
+        # they know, and openapi-python-client knows application/octet-stream, not image/png (with
+        # JSON first, its client parsed the default PNG answer as JSON). POST /denoise/json is the
+        # typed JSON operation.
         "content": {
             PNG: {"schema": {"type": "string", "format": "binary"}},
+            OCTET_STREAM: {"schema": {"type": "string", "format": "binary", "description": "The same PNG bytes"}},
             # DenoiseResult is in the components already, through BatchResult.
             JSON: {"schema": {"$ref": "#/components/schemas/DenoiseResult"}, "example": JSON_EXAMPLE},
         },

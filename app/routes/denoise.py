@@ -11,7 +11,7 @@ from fastapi import APIRouter, File, Query, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from PIL import Image
 
-from app.answers import Stopwatch, answer
+from app.answers import Answer, Stopwatch, answer
 from app.budget import return_memory
 from app.deps import AuthorizedServiceDep
 from app.errors import ProblemError, problem_body
@@ -19,8 +19,8 @@ from app.framing import SIDE
 from app.imaging import Fit, ImageError, Invert, Prepared, capped_size, decoding_cost, is_cheap, open_image, prepare
 from app.inference import Inference
 from app.negotiation import prefers
-from app.openapi import DENOISE_BODY, DENOISE_ERRORS, DENOISE_OK, JSON, PNG
-from app.schemas import BatchItem, BatchResult, Problem
+from app.openapi import DENOISE_BODY, DENOISE_ERRORS, DENOISE_OK, JSON, OCTET_STREAM, PNG
+from app.schemas import BatchItem, BatchResult, DenoiseResult, Problem
 from app.service import ReadyService
 from app.uploads import read_image
 
@@ -99,8 +99,38 @@ async def denoise(
     `Content-Type: image/*` or `application/octet-stream` (`curl --data-binary`).
 
     Answers the denoised PNG, in the upload's polarity, with the reconstruction error in the
-    `X-Reconstruction-Error` header; or, with `Accept: application/json`, all of it as JSON.
+    `X-Reconstruction-Error` header; with `Accept: application/json`, all of it as JSON (as
+    `POST /denoise/json` answers); with `Accept: application/octet-stream`, the same PNG bytes.
     """
+    done = await _denoise_one(request, service, invert, size, fit)
+    accept = request.headers.get("accept")
+    if prefers(accept, JSON, over=PNG):
+        return Response(done.result().model_dump_json(), media_type=JSON, headers=done.headers())
+    media_type = OCTET_STREAM if prefers(accept, OCTET_STREAM, over=PNG) else PNG
+    return Response(done.png, media_type=media_type, headers=done.headers())
+
+
+@router.post(
+    "/json",
+    summary="Denoise one image, answer JSON",
+    response_model=DenoiseResult,
+    responses=DENOISE_ERRORS,
+    openapi_extra={"requestBody": DENOISE_BODY},
+)
+async def denoise_json(
+    request: Request,
+    service: AuthorizedServiceDep,
+    invert: InvertQuery = Invert.AUTO,
+    size: SizeQuery = OutputSize.SMALL,
+    fit: FitQuery = Fit.STRETCH,
+) -> Response:
+    """`POST /denoise` with `Accept: application/json`, as its own operation: for clients that
+    cannot set Accept, and for generated clients, which type one answer per operation."""
+    done = await _denoise_one(request, service, invert, size, fit)
+    return Response(done.result().model_dump_json(), media_type=JSON, headers=done.headers())
+
+
+async def _denoise_one(request: Request, service: ReadyService, invert: Invert, size: OutputSize, fit: Fit) -> Answer:
     # The in-flight limit has read the body already (after checking the API key); read_image takes
     # the image out of it.
     prepared, decode_ms = await _decode(service, await read_image(request), invert, fit)
@@ -109,12 +139,8 @@ async def denoise(
     inference_ms = clock.ms()
     page_size = _page_size(service, prepared, size)
     if page_size is not None:  # scaling up and encoding a large PNG takes milliseconds
-        done = await run_in_threadpool(answer, prepared, output, service.model, page_size, decode_ms, inference_ms)
-    else:
-        done = answer(prepared, output, service.model, None, decode_ms, inference_ms)
-    if prefers(request.headers.get("accept"), JSON, over=PNG):
-        return Response(done.result().model_dump_json(), media_type=JSON, headers=done.headers())
-    return Response(done.png, media_type=PNG, headers=done.headers())
+        return await run_in_threadpool(answer, prepared, output, service.model, page_size, decode_ms, inference_ms)
+    return answer(prepared, output, service.model, None, decode_ms, inference_ms)
 
 
 @router.post(
