@@ -115,8 +115,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.openapi = openapi  # type: ignore[method-assign]
     install_error_handlers(app)
     app.include_router(health.router)
-    # Enforced while the body streams in, chunked uploads included, before any parsing.
-    app.include_router(denoise.router, max_body_size=settings.max_upload_bytes)
+    # Its bodies are read by the in-flight limit (below), which enforces MAX_UPLOAD_BYTES as they
+    # stream in, chunked uploads included.
+    app.include_router(denoise.router)
     app.include_router(model_info.router)
 
     app.include_router(docs.router)
