@@ -328,6 +328,14 @@ def _decide_inversion(pixels: Pixels, invert: Invert) -> bool:
     return invert is Invert.TRUE
 
 
+def rendering_cost(size: tuple[int, int], framed: bool) -> int:
+    """Bytes that ``encode_png`` holds at once to draw an answer of ``size``: a digit drawn back on
+    its page goes through float copies of the page (16 bytes a pixel measured, 2048x2048: 64 MiB);
+    a stretched answer is one 8-bit resize."""
+    width, height = size
+    return width * height * (16 if framed else 2) + 2**20
+
+
 def encode_png(
     pixels: Pixels, inverted: bool, size: tuple[int, int] | None = None, framing: Framing | None = None
 ) -> bytes:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 import numpy as np
 from fastapi import APIRouter, File, Query, Request, Response, UploadFile
@@ -16,7 +17,18 @@ from app.budget import return_memory
 from app.deps import AuthorizedServiceDep
 from app.errors import ProblemError, problem_body
 from app.framing import SIDE
-from app.imaging import Fit, ImageError, Invert, Prepared, capped_size, decoding_cost, is_cheap, open_image, prepare
+from app.imaging import (
+    Fit,
+    ImageError,
+    Invert,
+    Prepared,
+    capped_size,
+    decoding_cost,
+    is_cheap,
+    open_image,
+    prepare,
+    rendering_cost,
+)
 from app.inference import Inference
 from app.negotiation import prefers
 from app.openapi import DENOISE_BODY, DENOISE_ERRORS, DENOISE_OK, JSON, OCTET_STREAM, PNG
@@ -28,6 +40,8 @@ from app.uploads import read_image
 EXAMPLE_UPLOAD = Path(__file__).resolve().parent.parent / "static" / "demo" / "example.png"
 
 router = APIRouter(prefix="/denoise", tags=["denoise"])
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class OutputSize(StrEnum):
@@ -77,6 +91,19 @@ def _prepare_large(image: Image.Image, invert: Invert, fit: Fit) -> Prepared:
     finally:
         image.close()  # prepare closes it too, unless it raised first
         return_memory()
+
+
+def _returning_memory(work: Callable[P, T]) -> Callable[P, T]:
+    """``work``, then what it freed given back to the system: large work in a worker thread leaves
+    its memory in that thread's malloc arena otherwise."""
+
+    def run(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return work(*args, **kwargs)
+        finally:
+            return_memory()
+
+    return run
 
 
 @router.post(
@@ -138,9 +165,13 @@ async def _denoise_one(request: Request, service: ReadyService, invert: Invert, 
     output = await service.denoise([prepared])
     inference_ms = clock.ms()
     page_size = _page_size(service, prepared, size)
-    if page_size is not None:  # scaling up and encoding a large PNG takes milliseconds
-        return await run_in_threadpool(answer, prepared, output, service.model, page_size, decode_ms, inference_ms)
-    return answer(prepared, output, service.model, None, decode_ms, inference_ms)
+    if page_size is None:
+        return answer(prepared, output, service.model, None, decode_ms, inference_ms)
+    # Drawing and encoding a page takes milliseconds and up to 64 MiB: a thread, within the budget.
+    async with service.decoding.hold(rendering_cost(page_size, prepared.framing is not None)):
+        return await run_in_threadpool(
+            _returning_memory(answer), prepared, output, service.model, page_size, decode_ms, inference_ms
+        )
 
 
 @router.post(
@@ -188,7 +219,14 @@ async def denoise_batch(
             results.append(BatchItem(index=index, filename=upload.filename, ok=True, result=done.result()))
         return results
 
-    return BatchResult(model_version=service.model.version, results=await run_in_threadpool(items))
+    if size is OutputSize.SMALL:
+        return BatchResult(model_version=service.model.version, results=await run_in_threadpool(items))
+    # One page after the other in one thread: the largest is what they hold at once.
+    pages = [(_page_size(service, item, size), item.framing is not None) for item in readable]
+    cost = max((rendering_cost(page, framed) for page, framed in pages if page is not None), default=0)
+    async with service.decoding.hold(cost):
+        results = await run_in_threadpool(_returning_memory(items))
+    return BatchResult(model_version=service.model.version, results=results)
 
 
 async def example_answer(service: ReadyService) -> dict[str, Any]:
