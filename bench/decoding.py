@@ -36,6 +36,8 @@ CASES = [
     ("float TIFF", "F", "TIFF", "digit"),
     ("RGB JPEG", "RGB", "JPEG", "digit"),
     ("thin gray PNG, fit=digit", "L-thin", "PNG", "digit"),
+    # Not decoding: drawing the answer of size=original (2048x2048 at most) once the digit is found.
+    ("gray PNG, fit=digit: the size=original answer", "L", "PNG", "digit-answer"),
 ]
 
 
@@ -80,9 +82,12 @@ def upload(name: str, side: int) -> bytes:
 
 
 def _child(name: str, path: Path, warm_up: Path) -> dict[str, Any]:
+    kind = next(case for case in CASES if case[0] == name)[3]
+    if kind == "digit-answer":
+        return _child_answer(name, path, warm_up)
     from app.imaging import Fit, ImageError, Invert, decoding_cost, open_image, prepare
 
-    fit = Fit(next(case for case in CASES if case[0] == name)[3])
+    fit = Fit(kind)
 
     def prepared(data: bytes) -> Image.Image:
         image = open_image(data, 10**9)
@@ -104,6 +109,29 @@ def _child(name: str, path: Path, warm_up: Path) -> dict[str, Any]:
         "mode": image.mode,
         "upload_bytes": len(data),
         "charged_mib": round(cost / 2**20, 1),
+        "peak_mib": round(peak / 2**20, 1),
+    }
+
+
+def _child_answer(name: str, path: Path, warm_up: Path) -> dict[str, Any]:
+    from app.imaging import Fit, Invert, capped_size, decode, encode_png, rendering_cost
+
+    def drawn(data: bytes) -> tuple[tuple[int, int], int]:
+        prepared = decode(data, Invert.AUTO, 10**9, Fit.DIGIT)
+        size = capped_size(prepared.size, 2048)  # MAX_OUTPUT_SIDE's default
+        Path("/proc/self/clear_refs").write_text("5")
+        before = _status("VmRSS")
+        encode_png(prepared.pixels, prepared.inverted, size, prepared.framing)
+        return size, _status("VmHWM") - before
+
+    drawn(warm_up.read_bytes())
+    size, peak = drawn(path.read_bytes())
+    return {
+        "case": name,
+        "size": f"{size[0]}x{size[1]}",
+        "mode": "L",
+        "upload_bytes": path.stat().st_size,
+        "charged_mib": round(rendering_cost(size, framed=True) / 2**20, 1),
         "peak_mib": round(peak / 2**20, 1),
     }
 
