@@ -76,9 +76,15 @@ class InFlightLimit:
         max_body_bytes: int = 10 * 1024 * 1024,
         body_timeout_s: float = 30.0,
         max_receiving: int = 128,
+        max_body_memory: int = 64 * 1024 * 1024,
+        memory_wait_s: float = 5.0,
         api_key: str | None = None,
     ) -> None:
         self.app = app
+        self.max_body_memory = max_body_memory
+        self.memory_wait_s = memory_wait_s
+        self.body_bytes = 0  # bytes of bodies this worker holds: being received, or in requests not done
+        self._room = asyncio.Event()  # set whenever bodies are let go of
         self.api_key = api_key
         self.limit = limit
         self.max_body_bytes = max_body_bytes
@@ -118,22 +124,44 @@ class InFlightLimit:
             await _drain(receive)
             await self._refuse(scope, send)
             return
-        self.receiving += 1
+        held = _Held()
         try:
-            body = await self._read_body(scope, receive, send)
-        finally:
-            self.receiving -= 1
-        if body is None:  # answered already (408, 413), or the client is gone
-            return
-        large = len(body) >= LARGE_BODY
-        try:
+            self.receiving += 1
+            try:
+                body = await self._read_body(scope, receive, send, held)
+            finally:
+                self.receiving -= 1
+            if body is None:  # answered already (408, 413, 503), or the client is gone
+                return
             await self._admit(scope, body, receive, send)
         finally:
-            if large:
+            self.body_bytes -= held.bytes
+            self._room.set()
+            if held.bytes >= LARGE_BODY:
                 # Its chunks and copies are freed by now, but malloc keeps such memory for reuse:
                 # after a burst of 4 MP uploads, workers stayed a third larger.
-                del body
+                body = None
                 return_memory()
+
+    async def _hold(self, held: _Held, size: int) -> bool:
+        """Count ``size`` more bytes of body as held by a request, once the worker's bodies leave room
+        for them (waiting up to ``memory_wait_s``); False when they did not. A request holding
+        nothing else in this worker is never kept waiting: the largest legal body always fits."""
+        if self.body_bytes + size > self.max_body_memory and self.body_bytes > held.bytes:
+            deadline = asyncio.get_running_loop().time() + self.memory_wait_s
+            while self.body_bytes + size > self.max_body_memory and self.body_bytes > held.bytes:
+                remaining = deadline - asyncio.get_running_loop().time()
+                if remaining <= 0:
+                    return False
+                self._room.clear()
+                try:
+                    async with asyncio.timeout(remaining):
+                        await self._room.wait()
+                except TimeoutError:
+                    return False
+        self.body_bytes += size
+        held.bytes += size
+        return True
 
     async def _admit(self, scope: Scope, body: bytes, receive: Receive, send: Send) -> None:
         """Serve a request whose body is in, counted in flight, or refuse it if the service is full."""
@@ -166,8 +194,10 @@ class InFlightLimit:
         await send({"type": "http.response.body", "body": self._body})
         self._shed()
 
-    async def _read_body(self, scope: Scope, receive: Receive, send: Send) -> bytes | None:
-        """The whole body; None once a 408 or 413 is answered, or the client went away."""
+    async def _read_body(self, scope: Scope, receive: Receive, send: Send, held: _Held) -> bytes | None:
+        """The whole body, counted in ``held`` as it comes; None once a 408, 413 or 503 is answered,
+        or the client went away. Past the worker's memory for bodies it is read more slowly (the
+        client waits) until others are done, and refused if none are within ``memory_wait_s``."""
         chunks: list[bytes] = []
         size = 0
         try:
@@ -186,6 +216,10 @@ class InFlightLimit:
                             "content_too_large",
                             f"the request body is over the limit of {self.max_body_bytes:,} bytes",
                         )
+                        return None
+                    if not await self._hold(held, len(chunk)):
+                        await _drain(receive)
+                        await self._refuse(scope, send)
                         return None
                     chunks.append(chunk)
                     if not message.get("more_body", False):
@@ -238,6 +272,15 @@ class InFlightLimit:
                 extra={"fields": {"shed": self._shed_since_report, "limit": self.limit}},
             )
             self._shed_since_report, self._last_report = 0, now
+
+
+class _Held:
+    """The bytes of body one request holds, in its worker's count."""
+
+    __slots__ = ("bytes",)
+
+    def __init__(self) -> None:
+        self.bytes = 0
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

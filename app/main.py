@@ -137,6 +137,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_body_bytes=settings.max_upload_bytes,
         body_timeout_s=settings.body_timeout_s,
         max_receiving=settings.max_receiving_requests,
+        max_body_memory=settings.max_body_memory_mib * 2**20,
+        memory_wait_s=settings.memory_wait_s,
         api_key=settings.api_key,
     )
     # Outermost when on: every answer, a refusal by the limits included, carries its CORS headers

@@ -85,7 +85,7 @@ class Service:
         )
         batcher.start()
         self.metrics.model.labels(str(model.version), model.engine.value, model.precision.value).set(1)
-        decoding = MemoryBudget(self.settings.decode_memory_mib * 2**20, self.settings.decode_wait_s)
+        decoding = MemoryBudget(self.settings.decode_memory_mib * 2**20, self.settings.memory_wait_s)
         self._started = ReadyService(self.settings, self.metrics, model, batcher, decoding)
         self.draining = False  # the same app may be started again after a stop (tests do)
         return self._started

@@ -50,8 +50,17 @@ class Settings(BaseSettings):
         "image's header); beyond it uploads wait their turn. The largest legal upload (a 40 MP RGBA PNG) "
         "needs about 240 MiB and runs alone if the budget is smaller.",
     )
-    decode_wait_s: float = Field(
-        5.0, gt=0, description="How long an upload waits for the decoding budget before it gets 503 + Retry-After."
+    max_body_memory_mib: int = Field(
+        64,
+        gt=0,
+        description="Bytes of denoise request bodies a worker holds at once (being received or being served); "
+        "beyond it bodies are read more slowly until others are done. A request alone always fits.",
+    )
+    memory_wait_s: float = Field(
+        5.0,
+        gt=0,
+        description="How long an upload waits for room in the memory for bodies or for decoding before it gets "
+        "503 + Retry-After.",
     )
     inference_engine: EngineName = Field(
         EngineName.OPENVINO,

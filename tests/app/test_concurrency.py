@@ -83,7 +83,7 @@ async def test_large_uploads_beyond_the_decoding_budget_wait_their_turn_or_get_5
     page = np.zeros((3000, 3000), np.uint8)
     page[1000:2000, 1400:1600] = 255
     data = encode(Image.merge("RGBA", [Image.fromarray(page)] * 4), "PNG")
-    async with started_async(decode_memory_mib=1, decode_wait_s=0.01) as client:
+    async with started_async(decode_memory_mib=1, memory_wait_s=0.01) as client:
         responses = await asyncio.gather(*(post(client, data) for _ in range(4)))
         busy = [r for r in responses if r.status_code == 503]
         assert 0 < len(busy) < 4
@@ -93,6 +93,6 @@ async def test_large_uploads_beyond_the_decoding_budget_wait_their_turn_or_get_5
             assert refused.headers["retry-after"] == "1"
             assert refused.headers["x-request-id"]
         # Waiting long enough, every one of them is served, one after the other.
-    async with started_async(decode_memory_mib=1, decode_wait_s=30) as client:
+    async with started_async(decode_memory_mib=1, memory_wait_s=30) as client:
         responses = await asyncio.gather(*(post(client, data) for _ in range(4)))
         assert [r.status_code for r in responses] == [200] * 4

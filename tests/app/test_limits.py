@@ -195,3 +195,44 @@ async def test_without_the_api_key_a_denoise_body_is_never_read() -> None:
     assert taken[0] <= 8  # at most the first 64 KiB drained, not the 1 MB sent
     answer = await _call(limit, headers=[(b"x-api-key", b"k")])
     assert answer["status"] == 200
+
+
+@pytest.mark.anyio
+async def test_bodies_past_the_workers_memory_for_bodies_wait_for_room() -> None:
+    release = asyncio.Event()
+
+    async def slow_echo(scope: Scope, receive: Receive, send: Send) -> None:
+        await release.wait()
+        await _echo(scope, receive, send)
+
+    limit = InFlightLimit(slow_echo, limit=8, max_body_memory=1500, memory_wait_s=5)
+    first = asyncio.ensure_future(_call_with(limit, [b"a" * 1000]))
+    await asyncio.sleep(0.01)
+    assert limit.body_bytes == 1000
+    second = asyncio.ensure_future(_call_with(limit, [b"b" * 400, b"b" * 400]))
+    await asyncio.sleep(0.01)
+    assert limit.body_bytes == 1400  # its second chunk waits: 1,800 would not fit
+    release.set()  # the first is done, so the second fits
+    (one, _), (two, taken) = await asyncio.gather(first, second)
+    assert (one["status"], one["body"]) == (200, b"a" * 1000)
+    assert (two["status"], two["body"], taken) == (200, b"b" * 800, [2])
+    assert limit.body_bytes == 0
+
+
+@pytest.mark.anyio
+async def test_a_body_that_finds_no_room_in_time_gets_503_and_a_lone_one_always_fits() -> None:
+    release = asyncio.Event()
+
+    async def slow(scope: Scope, receive: Receive, send: Send) -> None:
+        await release.wait()
+        await _ok(scope, receive, send)
+
+    limit = InFlightLimit(slow, limit=8, max_body_memory=1000, memory_wait_s=0.05)
+    held = asyncio.ensure_future(_call_with(limit, [b"x" * 5000]))  # alone: admitted past the bound
+    await asyncio.sleep(0.01)
+    refused, _ = await _call_with(limit, [b"y" * 100])
+    assert refused["status"] == 503
+    assert refused["headers"][b"retry-after"] == b"1"
+    release.set()
+    assert (await held)[0]["status"] == 200
+    assert limit.body_bytes == 0
