@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import io
 import json
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -69,6 +70,7 @@ def uploads() -> dict[str, bytes]:
         # Noise does not compress: 9.5 MiB, just under MAX_UPLOAD_BYTES (10 MiB), the largest legal body.
         "9.5 MiB noise PNG": _png(Image.fromarray(np.random.default_rng(1).integers(0, 256, (3150, 3150), np.uint8))),
         "28x28 PNG": _png(Image.fromarray(_page(28))),
+        "6 KB PNG (2000x2000, blank)": _png(Image.new("L", (2000, 2000))),
     }
 
 
@@ -176,7 +178,8 @@ def wait_ready(timeout: float = 180) -> float:
 
 
 async def _post(client: httpx.AsyncClient, data: bytes, query: str) -> str:
-    """The answer's status (with 503s' code, and whether it carries Retry-After) or the error's type."""
+    """The answer's status (with 503s' code, and whether it carries Retry-After) or the error's type
+    (a connection reset or a server that closed before answering: the answer was lost)."""
     try:
         response = await client.post(f"/denoise{query}", files={"file": ("upload.png", data, "image/png")})
     except httpx.HTTPError as exc:
@@ -185,6 +188,30 @@ async def _post(client: httpx.AsyncClient, data: bytes, query: str) -> str:
         code = response.json().get("code", "?")
         return f"503 {code}" + ("" if response.headers.get("retry-after") else " (no Retry-After)")
     return str(response.status_code)
+
+
+async def curl_burst(data: bytes, clients: int) -> Counter[str]:
+    """As ``burst``, each upload by its own ``curl -F`` process: its HTTP status, or curl's exit code."""
+    with tempfile.NamedTemporaryFile(suffix=".png") as upload:
+        upload.write(data)
+        upload.flush()
+
+        async def one() -> str:
+            process = await asyncio.create_subprocess_exec(
+                "curl", "-sS", "-o", "/dev/null", "-D", "-", "-w", "%{http_code}", "--max-time", "180",
+                "-F", f"file=@{upload.name};type=image/png", f"http://127.0.0.1:{PORT}/denoise",
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+            )  # fmt: skip
+            out, _ = await process.communicate()
+            if process.returncode:
+                return f"curl exit {process.returncode}"
+            text = out.decode("latin-1")
+            status = text.strip().splitlines()[-1]
+            if status == "503":
+                return "503" + ("" if "retry-after:" in text.lower() else " (no Retry-After)")
+            return status
+
+        return Counter(await asyncio.gather(*(one() for _ in range(clients))))
 
 
 async def burst(data: bytes, clients: int, query: str = "") -> Counter[str]:
@@ -254,6 +281,9 @@ def check(spec: Declared, data: dict[str, bytes], only: str | None = None) -> di
             (label, lambda c=clients, u=upload, q=query: burst(data[u], c, q))
             for label, clients, upload, query in rounds(spec)
         ]
+        twice = 2 * spec.in_flight_limit
+        for upload in ("6 KB PNG (2000x2000, blank)", "9.5 MiB noise PNG"):
+            plan.append((f"{twice} x {upload}, with curl", lambda u=upload: curl_burst(data[u], twice)))
         plan.append(
             (
                 f"{spec.in_flight_limit} stalled uploads, 10 ordinary uploads meanwhile",
