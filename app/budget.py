@@ -1,4 +1,4 @@
-"""A worker's memory budget for decoding: large uploads wait their turn, in order, or get 503."""
+"""A worker's memory budgets (request bodies, decoding): large uploads wait their turn, in order, or get 503."""
 
 from __future__ import annotations
 
@@ -14,16 +14,18 @@ from app.errors import ProblemError
 
 
 class MemoryBudget:
-    """At most ``capacity`` bytes of decoding at once in this worker, admitted first come first served.
+    """At most ``capacity`` bytes of ``what`` at once in this worker, admitted first come first served.
 
     An upload whose cost does not fit waits for the uploads ahead of it, up to ``max_wait_s``, then
     gets 503 with Retry-After; one that costs more than the whole budget waits until it can run
     alone (the largest legal upload must still be served). Only touched on the event loop.
     """
 
-    def __init__(self, capacity: int, max_wait_s: float) -> None:
+    def __init__(self, capacity: int, max_wait_s: float, what: str = "decoding", code: str = "decoding_busy") -> None:
         self.capacity = capacity
         self.max_wait_s = max_wait_s
+        self.what = what  # named in the refusal: "decoding", "request bodies"
+        self.code = code
         self.held = 0
         self._waiting: deque[tuple[int, asyncio.Future[None]]] = deque()
 
@@ -58,8 +60,8 @@ class MemoryBudget:
             if isinstance(exc, TimeoutError):
                 raise ProblemError(
                     503,
-                    "decoding_busy",
-                    f"the upload needs {cost / 2**20:,.0f} MiB to decode and this worker's decoding budget "
+                    self.code,
+                    f"the upload needs {cost / 2**20:,.1f} MiB for {self.what} and this worker's budget for it "
                     f"({self.capacity / 2**20:,.0f} MiB) stayed full for {self.max_wait_s:g} s",
                     {"Retry-After": "1"},
                 ) from None

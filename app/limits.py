@@ -12,14 +12,16 @@ from collections.abc import Callable
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.auth import UNAUTHORIZED, key_accepted
-from app.budget import return_memory
-from app.errors import PROBLEM_MEDIA_TYPE, problem_body, problem_response
+from app.budget import MemoryBudget, return_memory
+from app.errors import PROBLEM_MEDIA_TYPE, ProblemError, problem_body, problem_response
 from app.observability import request_id_of
 from app.shared_count import SharedCount
 
 log = logging.getLogger(__name__)
 
 LARGE_BODY = 1024 * 1024  # bodies from this size on are followed by giving memory back
+SMALL_BODY = 256 * 1024  # bodies up to this size never wait for room (their count bounds them)
+DRAIN_S = 5.0  # how long a refused body may take to be read and dropped
 
 
 class DeclaredLengthLimit:
@@ -81,10 +83,10 @@ class InFlightLimit:
         api_key: str | None = None,
     ) -> None:
         self.app = app
-        self.max_body_memory = max_body_memory
-        self.memory_wait_s = memory_wait_s
-        self.body_bytes = 0  # bytes of bodies this worker holds: being received, or in requests not done
-        self._room = asyncio.Event()  # set whenever bodies are let go of
+        # The bytes of bodies this worker holds (received, or in requests not done), reserved in full
+        # before a body is read: partial reservations deadlocked (each of 64 bodies held part of the
+        # room, none could finish). Small bodies are not counted: they never wait.
+        self.bodies = MemoryBudget(max_body_memory, memory_wait_s, what="its body", code="overloaded")
         self.api_key = api_key
         self.limit = limit
         self.max_body_bytes = max_body_bytes
@@ -115,53 +117,53 @@ class InFlightLimit:
             await self.app(scope, receive, send)
             return
         if self.api_key is not None and not self._authorized(scope):
-            # Before any of the body is read: a client without the key costs no upload (its first
-            # bytes are drained, bounded, so that the 401 is not lost to a connection reset).
-            await _drain(receive)
+            # Before any of the body is used: a client without the key costs no upload. Its body is
+            # read and dropped (bounded) so that the 401 is not lost to a connection reset.
+            await self._drain(receive)
             await _answer(scope, send, 401, "unauthorized", UNAUTHORIZED, [(b"www-authenticate", b"Bearer")])
             return
+        declared = _declared_length(scope)
+        if declared is not None and declared > self.max_body_bytes:
+            await _answer(scope, send, 413, "content_too_large", self._too_large(declared))
+            return  # not drained: curl waits for this answer before sending (Expect: 100-continue)
         if self.receiving >= self.max_receiving:
-            await _drain(receive)
+            await self._drain(receive)
             await self._refuse(scope, send)
             return
-        held = _Held()
+        room = self.max_body_bytes if declared is None else declared  # a chunked body may take it all
         try:
-            self.receiving += 1
-            try:
-                body = await self._read_body(scope, receive, send, held)
-            finally:
-                self.receiving -= 1
-            if body is None:  # answered already (408, 413, 503), or the client is gone
-                return
+            async with self.bodies.hold(room) if room > SMALL_BODY else contextlib.nullcontext():
+                await self._receive_and_admit(scope, receive, send)
+        except ProblemError as refused:  # no room for its body within MEMORY_WAIT_S
+            await self._drain(receive)
+            await _answer(scope, send, 503, refused.code, refused.detail, [(b"retry-after", b"1")])
+            self._shed()
+
+    async def _receive_and_admit(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.receiving += 1
+        try:
+            body = await self._read_body(scope, receive, send)
+        finally:
+            self.receiving -= 1
+        if body is None:  # answered already (408, 413), or the client is gone
+            return
+        large = len(body) >= LARGE_BODY
+        try:
             await self._admit(scope, body, receive, send)
         finally:
-            self.body_bytes -= held.bytes
-            self._room.set()
-            if held.bytes >= LARGE_BODY:
+            if large:
                 # Its chunks and copies are freed by now, but malloc keeps such memory for reuse:
                 # after a burst of 4 MP uploads, workers stayed a third larger.
-                body = None
+                del body
                 return_memory()
 
-    async def _hold(self, held: _Held, size: int) -> bool:
-        """Count ``size`` more bytes of body as held by a request, once the worker's bodies leave room
-        for them (waiting up to ``memory_wait_s``); False when they did not. A request holding
-        nothing else in this worker is never kept waiting: the largest legal body always fits."""
-        if self.body_bytes + size > self.max_body_memory and self.body_bytes > held.bytes:
-            deadline = asyncio.get_running_loop().time() + self.memory_wait_s
-            while self.body_bytes + size > self.max_body_memory and self.body_bytes > held.bytes:
-                remaining = deadline - asyncio.get_running_loop().time()
-                if remaining <= 0:
-                    return False
-                self._room.clear()
-                try:
-                    async with asyncio.timeout(remaining):
-                        await self._room.wait()
-                except TimeoutError:
-                    return False
-        self.body_bytes += size
-        held.bytes += size
-        return True
+    async def _drain(self, receive: Receive) -> None:
+        """Read and drop what is left of the body (up to twice the size limit, for 5 s at most), so
+        that the answer about to be sent is not lost to a connection reset."""
+        await _drain(receive, max_bytes=2 * self.max_body_bytes, max_s=DRAIN_S)
+
+    def _too_large(self, size: int) -> str:
+        return f"the request body is {size:,} bytes, over the limit of {self.max_body_bytes:,}"
 
     async def _admit(self, scope: Scope, body: bytes, receive: Receive, send: Send) -> None:
         """Serve a request whose body is in, counted in flight, or refuse it if the service is full."""
@@ -194,10 +196,8 @@ class InFlightLimit:
         await send({"type": "http.response.body", "body": self._body})
         self._shed()
 
-    async def _read_body(self, scope: Scope, receive: Receive, send: Send, held: _Held) -> bytes | None:
-        """The whole body, counted in ``held`` as it comes; None once a 408, 413 or 503 is answered,
-        or the client went away. Past the worker's memory for bodies it is read more slowly (the
-        client waits) until others are done, and refused if none are within ``memory_wait_s``."""
+    async def _read_body(self, scope: Scope, receive: Receive, send: Send) -> bytes | None:
+        """The whole body; None once a 408 or 413 is answered, or the client went away."""
         chunks: list[bytes] = []
         size = 0
         try:
@@ -208,18 +208,11 @@ class InFlightLimit:
                         return None
                     chunk = message.get("body", b"")
                     size += len(chunk)
-                    if size > self.max_body_bytes:
-                        await _answer(
-                            scope,
-                            send,
-                            413,
-                            "content_too_large",
-                            f"the request body is over the limit of {self.max_body_bytes:,} bytes",
-                        )
-                        return None
-                    if not await self._hold(held, len(chunk)):
-                        await _drain(receive)
-                        await self._refuse(scope, send)
+                    if size > self.max_body_bytes:  # a chunked body, or more than it declared
+                        if message.get("more_body", False):
+                            await self._drain(receive)
+                        detail = f"the request body is over the limit of {self.max_body_bytes:,} bytes"
+                        await _answer(scope, send, 413, "content_too_large", detail)
                         return None
                     chunks.append(chunk)
                     if not message.get("more_body", False):
@@ -274,13 +267,11 @@ class InFlightLimit:
             self._shed_since_report, self._last_report = 0, now
 
 
-class _Held:
-    """The bytes of body one request holds, in its worker's count."""
-
-    __slots__ = ("bytes",)
-
-    def __init__(self) -> None:
-        self.bytes = 0
+def _declared_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return int(value) if value.isdigit() else None
+    return None
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

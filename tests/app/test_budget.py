@@ -79,7 +79,7 @@ async def test_a_wait_past_the_deadline_is_a_503_with_retry_after_and_frees_its_
     assert refused.value.status == 503
     assert refused.value.code == "decoding_busy"
     assert refused.value.headers == {"Retry-After": "1"}
-    assert "needs 40 MiB" in refused.value.detail
+    assert "needs 40.0 MiB for decoding" in refused.value.detail
     assert "(100 MiB)" in refused.value.detail
     release.set()
     await holder

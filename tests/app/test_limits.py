@@ -100,8 +100,11 @@ async def test_a_request_leaves_the_count_as_its_last_bytes_go_out() -> None:
     assert limit.in_flight == 0
 
 
-async def _call_with(app: object, chunks: list[bytes], stall: bool = False) -> tuple[Message, list[int]]:
-    """``_call`` with a body sent in ``chunks`` (then, with ``stall``, nothing more, ever)."""
+async def _call_with(
+    app: object, chunks: list[bytes], stall: bool = False, declared: bool = False
+) -> tuple[Message, list[int]]:
+    """``_call`` with a body sent in ``chunks`` (then, with ``stall``, nothing more, ever); with
+    ``declared``, its Content-Length in the headers."""
     sent: list[Message] = []
     taken = [0]
 
@@ -116,7 +119,8 @@ async def _call_with(app: object, chunks: list[bytes], stall: bool = False) -> t
     async def send(message: Message) -> None:
         sent.append(message)
 
-    await app({"type": "http", "path": "/denoise", "headers": []}, receive, send)  # type: ignore[operator]
+    headers = [(b"content-length", str(sum(map(len, chunks))).encode())] if declared else []
+    await app({"type": "http", "path": "/denoise", "headers": headers}, receive, send)  # type: ignore[operator]
     start = next(m for m in sent if m["type"] == "http.response.start")
     body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
     return {"status": start["status"], "headers": dict(start["headers"]), "body": body}, taken
@@ -187,52 +191,76 @@ async def test_past_the_receiving_bound_a_request_is_refused_at_once() -> None:
 
 
 @pytest.mark.anyio
-async def test_without_the_api_key_a_denoise_body_is_never_read() -> None:
-    limit = InFlightLimit(_echo, limit=1, api_key="k")
+async def test_without_the_api_key_the_body_is_dropped_unused_and_the_401_arrives() -> None:
+    seen: list[bytes] = []
+
+    async def record(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append((await receive()).get("body", b""))
+        await _ok(scope, receive, send)
+
+    limit = InFlightLimit(record, limit=1, api_key="k")
     refused, taken = await _call_with(limit, [b"x" * 10_000] * 100)
     assert refused["status"] == 401
     assert refused["headers"][b"www-authenticate"] == b"Bearer"
-    assert taken[0] <= 8  # at most the first 64 KiB drained, not the 1 MB sent
+    assert taken == [100]  # read and dropped, so that the 401 is not lost to a connection reset
+    assert seen == []  # the app never ran
     answer = await _call(limit, headers=[(b"x-api-key", b"k")])
     assert answer["status"] == 200
 
 
 @pytest.mark.anyio
-async def test_bodies_past_the_workers_memory_for_bodies_wait_for_room() -> None:
+async def test_a_body_waits_for_room_before_it_is_read_and_takes_it_whole() -> None:
     release = asyncio.Event()
 
     async def slow_echo(scope: Scope, receive: Receive, send: Send) -> None:
         await release.wait()
         await _echo(scope, receive, send)
 
-    limit = InFlightLimit(slow_echo, limit=8, max_body_memory=1500, memory_wait_s=5)
-    first = asyncio.ensure_future(_call_with(limit, [b"a" * 1000]))
+    kib = 1024
+    limit = InFlightLimit(slow_echo, limit=8, max_body_memory=500 * kib, memory_wait_s=5)
+    first = asyncio.ensure_future(_call_with(limit, [b"a" * 300 * kib], declared=True))
     await asyncio.sleep(0.01)
-    assert limit.body_bytes == 1000
-    second = asyncio.ensure_future(_call_with(limit, [b"b" * 400, b"b" * 400]))
+    assert limit.bodies.held == 300 * kib
+    second = asyncio.ensure_future(_call_with(limit, [b"b" * 150 * kib] * 2, declared=True))
     await asyncio.sleep(0.01)
-    assert limit.body_bytes == 1400  # its second chunk waits: 1,800 would not fit
+    assert limit.bodies.held == 300 * kib  # the second (300 KiB) does not fit: nothing of it is read
+    small_call = asyncio.ensure_future(_call_with(limit, [b"c" * 1000], declared=True))
+    await asyncio.sleep(0.01)
+    assert limit.in_flight == 2  # the first and the small one, which never waits for room
     release.set()  # the first is done, so the second fits
-    (one, _), (two, taken) = await asyncio.gather(first, second)
-    assert (one["status"], one["body"]) == (200, b"a" * 1000)
-    assert (two["status"], two["body"], taken) == (200, b"b" * 800, [2])
-    assert limit.body_bytes == 0
+    (one, _), (two, taken), (small, _) = await asyncio.gather(first, second, small_call)
+    assert (one["status"], len(one["body"])) == (200, 300 * kib)
+    assert (two["status"], len(two["body"]), taken) == (200, 300 * kib, [2])
+    assert small["status"] == 200
+    assert limit.bodies.held == 0
 
 
 @pytest.mark.anyio
-async def test_a_body_that_finds_no_room_in_time_gets_503_and_a_lone_one_always_fits() -> None:
+async def test_a_body_that_finds_no_room_in_time_gets_503_after_it_is_drained() -> None:
     release = asyncio.Event()
 
     async def slow(scope: Scope, receive: Receive, send: Send) -> None:
         await release.wait()
         await _ok(scope, receive, send)
 
-    limit = InFlightLimit(slow, limit=8, max_body_memory=1000, memory_wait_s=0.05)
-    held = asyncio.ensure_future(_call_with(limit, [b"x" * 5000]))  # alone: admitted past the bound
+    kib = 1024
+    limit = InFlightLimit(slow, limit=8, max_body_memory=500 * kib, memory_wait_s=0.05)
+    held = asyncio.ensure_future(_call_with(limit, [b"x" * 900 * kib], declared=True))  # alone: it fits
     await asyncio.sleep(0.01)
-    refused, _ = await _call_with(limit, [b"y" * 100])
+    refused, taken = await _call_with(limit, [b"y" * 100 * kib] * 4, declared=True)
     assert refused["status"] == 503
+    assert json.loads(refused["body"])["code"] == "overloaded"
     assert refused["headers"][b"retry-after"] == b"1"
+    assert taken == [4]  # all of it read and dropped first: the 503 reaches the client
     release.set()
     assert (await held)[0]["status"] == 200
-    assert limit.body_bytes == 0
+    assert limit.bodies.held == 0
+
+
+@pytest.mark.anyio
+async def test_a_declared_length_over_the_limit_is_refused_before_any_of_it_is_read() -> None:
+    limit = InFlightLimit(_echo, limit=1, max_body_bytes=1000)
+    refused, taken = await _call_with(limit, [b"z" * 600] * 2, declared=True)
+    assert refused["status"] == 413
+    assert "1,200 bytes, over the limit of 1,000" in json.loads(refused["body"])["detail"]
+    assert taken == [0]
