@@ -334,6 +334,24 @@ def check(spec: Declared, data: dict[str, bytes], only: str | None = None) -> di
         container.remove()
 
 
+def summary(rounds: list[dict[str, Any]]) -> str:
+    """One setup's rounds against the targets, in a sentence."""
+    answered = ("200", "503 overloaded", "503 decoding_busy", "503")
+    other = sum(n for r in rounds for key, n in r["answers"].items() if key not in answered)
+    stalled = next((r for r in rounds if "stalled" in r["round"]), None)
+    return (
+        f"Against the targets: {sum(r['oom_kills'] for r in rounds)} OOM kills, "
+        f"{sum(r['restarts'] for r in rounds)} restarts, {sum(r['connection_errors'] for r in rounds)} connection "
+        f"errors, {other} other answers; largest peak {max(r['peak_share_of_limit'] for r in rounds):.0%} of the "
+        f"limit; largest resident change after a burst {max(r['resident_change'] for r in rounds):+.0%}"
+        + (
+            f"; with stalled uploads, {stalled['answers'].get('200', 0)} of 10 ordinary uploads 200."
+            if stalled
+            else "."
+        )
+    )
+
+
 def render(result: dict[str, Any]) -> str:
     ctx = result["context"]
     lines = [
@@ -358,7 +376,9 @@ def render(result: dict[str, Any]) -> str:
             "| resident before, after (MiB) |",
             "|---|---|---:|---:|---:|---:|---:|---:|---|",
         ]
-        for row in setup["rounds"]:
+        rounds = setup["rounds"]
+        lines[-2:-2] = [summary(rounds), ""]
+        for row in rounds:
             answers = ", ".join(f"{n} x {key}" for key, n in row["answers"].items())
             lines.append(
                 f"| {row['round']} | {answers} | {row['connection_errors']} | {row['seconds']} | {row['peak_mib']} "
