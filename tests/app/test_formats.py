@@ -134,6 +134,13 @@ def test_size_original_scales_back_to_the_upload(client: TestClient, digits: npt
     assert denoised.shape == (84, 112)
     small, _ = _denoise(client, encode(big, "PNG"), size="28")
     assert small.shape == (28, 28)
+    # The same answer, scaled: brought back to 28x28 it is the 28x28 answer within a few levels.
+    back = np.asarray(Image.fromarray(denoised).resize((28, 28), Image.Resampling.BOX), dtype=float)
+    assert np.abs(back - small).mean() < 8
+    assert (
+        np.abs(np.asarray(small, dtype=float) - digits[10]).mean()
+        < np.abs(noisy(digits[10]) - digits[10].astype(float)).mean()
+    )
 
 
 def test_size_original_is_capped(make_client: Callable[..., TestClient], digits: npt.NDArray[np.uint8]) -> None:

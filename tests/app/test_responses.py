@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,6 +17,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from app.observability import JsonFormatter
+from app.settings import DEFAULT_MODEL_DIR
 from tests.images import encode, noisy
 
 
@@ -61,23 +64,72 @@ def test_accept_q_values_decide(client: TestClient, upload: bytes, accept: str, 
     assert response.headers["content-type"] == expected
 
 
+def _flag_rule(model: dict[str, Any]) -> Callable[[Any], bool]:
+    """The rule the served model's card gives for X-Anomaly: its digit scorer's score over the
+    threshold, or, for a model without one (v3), the reconstruction error over it."""
+    threshold = float(model["anomaly_threshold"])
+    if model.get("anomaly"):
+        return lambda headers: float(headers["x-anomaly-score"]) > threshold
+    return lambda headers: float(headers["x-reconstruction-error"]) > threshold
+
+
 def test_png_answer_carries_the_documented_headers(client: TestClient, upload: bytes) -> None:
     response = client.post("/denoise", files={"file": ("d.png", upload)})
     model = client.get("/model").json()
-    error = float(response.headers["x-reconstruction-error"])
     assert response.headers["x-model-version"] == str(model["version"])
-    assert response.headers["x-anomaly"] == str(error > model["anomaly_threshold"]).lower()
     assert response.headers["x-inverted"] == "false"
+    assert response.headers["x-anomaly"] == "false"  # a noisy MNIST digit
+    assert response.headers["x-anomaly"] == str(_flag_rule(model)(response.headers)).lower()
 
 
-def test_noise_that_is_not_a_digit_is_flagged_as_anomaly(client: TestClient) -> None:
-    rng = np.random.default_rng(0)
+@pytest.fixture(scope="module")
+def seed_only(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model directory serving v3, the seed recipe, whose card has no digit scorer."""
+    directory = tmp_path_factory.mktemp("models")
+    (directory / "3").symlink_to(DEFAULT_MODEL_DIR / "3", target_is_directory=True)
+    return directory
+
+
+@pytest.mark.parametrize("served", ["v6", "v3"])
+def test_the_flag_follows_the_served_models_rule(
+    client: TestClient, make_client: Callable[..., Any], seed_only: Path, digits: npt.NDArray[np.uint8], served: str
+) -> None:
     checkerboard = (np.indices((28, 28)).sum(axis=0) % 2 * 255).astype(np.uint8)
-    response = client.post("/denoise", files={"file": ("c.png", encode(Image.fromarray(checkerboard), "PNG"))})
-    assert response.headers["x-anomaly"] == "true"
-    speckle = (rng.random((28, 28)) < 0.05).astype(np.uint8) * 255  # sparse dots: low error, a digit-like input
-    clean_digit = client.post("/denoise", files={"file": ("s.png", encode(Image.fromarray(speckle), "PNG"))})
-    assert float(clean_digit.headers["x-reconstruction-error"]) < float(response.headers["x-reconstruction-error"])
+    uploads = {
+        "digit": encode(Image.fromarray(noisy(digits[3])), "PNG"),
+        "checkerboard": encode(Image.fromarray(checkerboard), "PNG"),
+    }
+
+    def check(c: TestClient) -> None:
+        model = c.get("/model").json()
+        rule = _flag_rule(model)
+        answers = {name: c.post("/denoise", files={"file": (f"{name}.png", data)}) for name, data in uploads.items()}
+        for answer in answers.values():
+            assert answer.headers["x-anomaly"] == str(rule(answer.headers)).lower()
+        assert answers["digit"].headers["x-anomaly"] == "false"
+        assert answers["checkerboard"].headers["x-anomaly"] == "true"
+        assert ("x-anomaly-score" in answers["digit"].headers) == bool(model.get("anomaly"))
+
+    if served == "v6":
+        check(client)
+    else:
+        with make_client(model_dir=seed_only) as seed:
+            assert seed.get("/model").json()["version"] == 3
+            check(seed)
+
+
+def test_the_json_answer_carries_the_models_own_input(client: TestClient, digits: npt.NDArray[np.uint8]) -> None:
+    # A 28x28 MNIST-like upload, not inverted: the model's input is the upload itself, level for level.
+    pixels = noisy(digits[5])
+    body = client.post(
+        "/denoise?invert=false",
+        files={"file": ("d.png", encode(Image.fromarray(pixels), "PNG"))},
+        headers={"Accept": "application/json"},
+    ).json()
+    model_input = np.asarray(Image.open(io.BytesIO(base64.b64decode(body["model_input_png_base64"]))))
+    np.testing.assert_array_equal(model_input, pixels)
+    denoised = np.asarray(Image.open(io.BytesIO(base64.b64decode(body["image_png_base64"]))))
+    assert not np.array_equal(denoised, pixels)
 
 
 def test_batch_keeps_order_and_fails_files_alone(client: TestClient, digits: npt.NDArray[np.uint8]) -> None:
@@ -140,10 +192,26 @@ def test_metrics_count_requests_images_and_batches(client: TestClient, upload: b
     assert "model_errors_total" in text
 
 
-def test_request_id_is_echoed_or_made(client: TestClient) -> None:
-    assert client.get("/healthz", headers={"X-Request-ID": "abc-123"}).headers["x-request-id"] == "abc-123"
-    made = client.get("/healthz", headers={"X-Request-ID": "bad id with spaces"}).headers["x-request-id"]
-    assert len(made) == 32
+@pytest.mark.parametrize(
+    ("sent", "echoed"),
+    [
+        ("abc-123", True),
+        ("A" * 128, True),  # the longest accepted
+        ("a.b_c:d-e", True),  # every accepted punctuation mark
+        ("A" * 129, False),
+        ("bad id with spaces", False),
+        ("semi;colon", False),
+        ("", False),
+    ],
+)
+def test_request_id_is_echoed_or_made(client: TestClient, sent: str, echoed: bool) -> None:
+    made = client.get("/healthz", headers={"X-Request-ID": sent}).headers["x-request-id"]
+    if echoed:
+        assert made == sent
+    else:
+        assert made != sent
+        assert len(made) == 32
+        assert all(c in "0123456789abcdef" for c in made)
 
 
 def test_one_json_log_line_per_request(client: TestClient, upload: bytes, caplog: pytest.LogCaptureFixture) -> None:
