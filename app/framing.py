@@ -65,15 +65,17 @@ class Framing:
     """Where the digit was found and how the model's frame maps onto the page.
 
     A page point (x, y), in upload pixels, lands in the model's frame at
-    ((x - left) * scale, (y - top) * scale). ``paper`` and ``ink`` are the page's levels in ink
-    space: the model saw (value - paper) / (ink - paper).
+    ((x - left) * scale_x, (y - top) * scale_y): the two differ slightly where the working copy's
+    sides were rounded separately. ``paper`` and ``ink`` are the page's levels in ink space: the
+    model saw (value - paper) / (ink - paper).
     """
 
     box: Box
     page_size: tuple[int, int]
     left: float
     top: float
-    scale: float
+    scale_x: float
+    scale_y: float
     paper: float
     ink: float
 
@@ -117,7 +119,10 @@ def frame_digit(ink: Pixels, page_size: tuple[int, int]) -> tuple[Pixels, Framin
     ``page_size`` is the upload's (width, height); ``ink`` may be a reduced copy of it.
     Raises ``NoDigitFound`` when nothing stands out as ink.
     """
-    upscale = page_size[0] / ink.shape[1]  # upload pixels per working pixel
+    page_width, page_height = page_size
+    # Upload pixels per working pixel, for each axis: a reduced copy rounds each side on its own
+    # (one factor for both put a 2000x1000 page's box 2 px past its bottom edge).
+    x_up, y_up = page_width / ink.shape[1], page_height / ink.shape[0]
     found = _find(ink)
     x0, y0, x1, y1 = found.bounds
     scale = DIGIT_SIDE / max(x1 - x0, y1 - y0)  # model pixels per working pixel
@@ -150,18 +155,22 @@ def frame_digit(ink: Pixels, page_size: tuple[int, int]) -> tuple[Pixels, Framin
     if not isinstance(found.shading, float):
         raw = raw - _resample(found.shading, region, fill=0.0)
     frame = np.clip((raw - zero) / max(one - zero, MIN_CONTRAST), 0.0, 1.0)
+    # The box in upload pixels, on the page whatever the rounding.
+    x = min(max(math.floor(x0 * x_up), 0), page_width - 1)
+    y = min(max(math.floor(y0 * y_up), 0), page_height - 1)
     box = Box(
-        x=math.floor(x0 * upscale),
-        y=math.floor(y0 * upscale),
-        width=max(1, math.ceil(x1 * upscale) - math.floor(x0 * upscale)),
-        height=max(1, math.ceil(y1 * upscale) - math.floor(y0 * upscale)),
+        x=x,
+        y=y,
+        width=min(max(1, math.ceil(x1 * x_up) - x), page_width - x),
+        height=min(max(1, math.ceil(y1 * y_up) - y), page_height - y),
     )
     framing = Framing(
         box=box,
         page_size=page_size,
-        left=left * upscale,
-        top=top * upscale,
-        scale=scale / upscale,
+        left=left * x_up,
+        top=top * y_up,
+        scale_x=scale / x_up,
+        scale_y=scale / y_up,
         paper=found.paper,
         ink=found.ink,
     )
@@ -177,9 +186,9 @@ def render_on_page(output: Pixels, framing: Framing, size: tuple[int, int]) -> P
     width, height = size
     page_width, page_height = framing.page_size
     # Output pixel centre (X + 0.5) -> upload (X + 0.5) * page_width / width -> the model frame.
-    sx = page_width / width * framing.scale
-    sy = page_height / height * framing.scale
-    data = (sx, 0.0, -framing.left * framing.scale, 0.0, sy, -framing.top * framing.scale)
+    sx = page_width / width * framing.scale_x
+    sy = page_height / height * framing.scale_y
+    data = (sx, 0.0, -framing.left * framing.scale_x, 0.0, sy, -framing.top * framing.scale_y)
     drawn = Image.fromarray(output, mode="F").transform(
         size, Image.Transform.AFFINE, data, resample=Image.Resampling.BILINEAR, fillcolor=0.0
     )

@@ -61,7 +61,7 @@ def test_an_mnist_shaped_digit_is_left_as_it_is(digits: Digits) -> None:
     ink = (digits[4] / 255).astype(np.float32)
     frame, framing = frame_digit(ink, (28, 28))
     np.testing.assert_array_equal(frame, ink)  # no resampling: the noise the model knows
-    assert (framing.scale, framing.left, framing.top) == (1.0, 0.0, 0.0)
+    assert (framing.scale_x, framing.scale_y, framing.left, framing.top) == (1.0, 1.0, 0.0, 0.0)
     np.testing.assert_allclose(render_on_page(frame, framing, (28, 28)), ink, atol=1e-6)
 
 

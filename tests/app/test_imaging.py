@@ -184,3 +184,45 @@ def test_the_decoding_charge_follows_what_the_header_says() -> None:
     # A JPEG is decoded at 1/8 scale when that still leaves what the fit keeps.
     assert cost(Image.new("RGB", (2000, 1000)), "JPEG") == 250 * 125 * 4
     assert cost(Image.new("RGB", (2000, 1000)), "JPEG", Fit.DIGIT) == 500 * 250 * 4
+
+
+@pytest.mark.parametrize(
+    ("size", "corner"),
+    [
+        ((2000, 1000), "bottom"),  # the review's page: its box ran 2 px past the bottom edge
+        ((1000, 2000), "right"),
+        ((2001, 999), "bottom-right"),
+        ((777, 3001), "top-left"),
+    ],
+)
+def test_a_digit_at_the_edge_of_any_page_is_boxed_on_the_page_and_drawn_back_there(
+    size: tuple[int, int], corner: str
+) -> None:
+    width, height = size
+    page = np.full((height, width), 255, np.uint8)
+    side = min(width, height) // 5  # a digit-sized stroke, touching the edges the corner names
+    ys = slice(height - side, height) if "bottom" in corner else slice(0, side)
+    xs = slice(width - side // 3, width) if "right" in corner else slice(0, side // 3)
+    if corner == "bottom":
+        xs = slice(width // 2, width // 2 + side // 3)
+    page[ys, xs] = 0
+    prepared = decode(encode(Image.fromarray(page), "PNG"), Invert.AUTO, 10**8, Fit.DIGIT)
+    assert prepared.framing is not None
+    box = prepared.framing.box
+    assert box.x >= 0
+    assert box.y >= 0
+    assert box.x + box.width <= width
+    assert box.y + box.height <= height
+    # The box is the stroke's, within the rounding of the working copy (a few upload pixels).
+    stroke = (xs.start, ys.start, xs.stop - xs.start, ys.stop - ys.start)
+    tolerance = 2 + max(width, height) // 256
+    assert all(abs(a - b) <= tolerance for a, b in zip((box.x, box.y, box.width, box.height), stroke, strict=True))
+    # The model's input drawn back on the page at its size lands where the stroke was (within a
+    # model pixel, in upload pixels, and the rounding).
+    drawn = encode_png(prepared.pixels, prepared.inverted, size, prepared.framing)
+    dark = np.argwhere(np.asarray(Image.open(io.BytesIO(drawn))) < 128)
+    near = tolerance + max(box.width, box.height) / 20
+    assert abs(dark[:, 0].min() - ys.start) <= near
+    assert abs(dark[:, 0].max() + 1 - ys.stop) <= near
+    assert abs(dark[:, 1].min() - xs.start) <= near
+    assert abs(dark[:, 1].max() + 1 - xs.stop) <= near
