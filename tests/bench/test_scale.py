@@ -36,7 +36,8 @@ def test_the_machine_cpu_counter_moves_with_work_and_never_exceeds_the_clock() -
         pass
     busy_after, all_after = machine_cpu_s()
     assert busy_after - busy_before >= 0.25
-    assert 0 < busy_after - busy_before <= all_after - all_before
+    # /proc/stat counts in ticks of 10 ms, read twice: one tick either way is rounding, not work.
+    assert 0 < busy_after - busy_before <= all_after - all_before + 0.011
 
 
 def test_cpu_figures_of_several_runs_average_by_role() -> None:
