@@ -1,0 +1,94 @@
+"""The documents against their sources: links that resolve, measurements of the served model,
+and the headline figures quoted from the committed bench outputs."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.inference import latest_version
+from app.settings import DEFAULT_MODEL_DIR
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+_LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda p: p.name)
+def test_every_relative_link_resolves(document: Path) -> None:
+    broken = []
+    for target in _LINK.findall(document.read_text()):
+        if re.match(r"^[a-z]+:", target) or target.startswith("#"):
+            continue  # a URL or an anchor in the same page
+        if not (document.parent / target.split("#", 1)[0]).exists():
+            broken.append(target)
+    assert not broken, f"{document.name} links to files that do not exist: {broken}"
+
+
+def _model_versions(data: Any, path: str = "") -> list[tuple[str, int]]:
+    """Every ``model_version`` recorded in a bench output, with where."""
+    found = []
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if key == "model_version" and isinstance(value, int):
+                found.append((f"{path}/{key}", value))
+            elif key in ("context", "rows") or not path:
+                found += _model_versions(value, f"{path}/{key}")
+    return found
+
+
+@pytest.mark.parametrize("output", sorted((ROOT / "docs").glob("*.json")), ids=lambda p: p.name)
+def test_bench_outputs_measured_the_served_model(output: Path) -> None:
+    served = int(latest_version(DEFAULT_MODEL_DIR).name)
+    stale = [(where, v) for where, v in _model_versions(json.loads(output.read_text())) if v != served]
+    assert not stale, f"{output.name} measured model {stale}, but version {served} is served: rerun its command"
+
+
+def _cells(document: Path, section: str) -> dict[str, str]:
+    """The two-column table under ``## section``: first cell -> second cell."""
+    text = document.read_text().split(f"## {section}\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line.split("|")[1:3] for line in text.splitlines() if line.startswith("| ") and "---" not in line]
+    return {key.strip(): value.strip() for key, value in rows[1:]}  # the first is the header
+
+
+def test_the_capacity_table_quotes_the_latest_make_bench() -> None:
+    bench = json.loads((ROOT / "docs" / "benchmarks.json").read_text())
+
+    def row(payload: str, clients: int, target: str = "service") -> dict[str, Any]:
+        wanted = (target, payload, clients)
+        return next(r for r in bench["rows"] if (r["target"], r["payload"], r["connections"]) == wanted)
+
+    png32 = row("png28", 32)
+    best_batch = max(r["images_per_s"] for r in bench["rows"] if r["target"] == "service" and r["payload"] == "batch64")
+    process = bench["process"]["service"]
+    expected = {
+        "28x28 PNG, 32 clients": f"{png32['rps']:,.0f} req/s, p99 {png32['p99_ms']:.0f} ms",
+        "28x28 PNG, 1 client": f"p50 {row('png28', 1)['p50_ms']:.2f} ms",
+        "1024x768 JPEG, 32 clients": f"{row('jpeg1024x768', 32)['rps']:,.0f} req/s",
+        "batches of 64 PNGs": f"{best_batch:,.0f} images/s",
+        "the service's own path (identity engine), 28x28 PNG, 32 clients": (
+            f"{row('png28', 32, 'service (identity)')['rps']:,.0f} req/s "
+            f"(a plain FastAPI echo: {row('png28', 32, 'FastAPI echo')['rps']:,.0f})"
+        ),
+        "resident memory, largest worker": (
+            f"{process['worker_rss_idle_mb']:.0f} MB when ready, {process['worker_rss_after_mb']:.0f} MB after the load"
+        ),
+        "start to ready": f"{process['ready_s']} s",
+    }
+    assert _cells(ROOT / "docs" / "operations.md", "Capacity") == expected
+
+
+def test_the_overload_summary_quotes_the_latest_check() -> None:
+    overload = json.loads((ROOT / "docs" / "overload.json").read_text())
+    text = (ROOT / "docs" / "operations.md").read_text()
+    for setup in overload["setups"]:
+        rounds = setup["rounds"]
+        peak = max(rounds, key=lambda r: r["peak_share_of_limit"])
+        quoted = f"{peak['peak_mib']} MiB ({peak['peak_share_of_limit']:.0%}".replace("%", " %")
+        assert quoted in text, f"operations.md does not quote {setup['compose']}'s peak as {quoted!r}"
+        failures = sum(r["oom_kills"] + r["restarts"] + r["connection_errors"] for r in rounds)
+        assert failures == 0, f"{setup['compose']}: the overload check recorded failures; the docs say none"
