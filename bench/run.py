@@ -85,6 +85,7 @@ def payloads(batch_size: int) -> dict[str, tuple[bytes, int]]:
     png = _encode(digits[0], "PNG")
     return {
         "png28": (_multipart([("file", "digit.png", png, "image/png")]), 1),
+        "png28 raw body": (png, 1),  # the image as the body itself, Content-Type: image/png
         "jpeg1024x768": (_multipart([("file", "photo.jpg", _photo(), "image/jpeg")]), 1),
         f"batch{batch_size}": (
             _multipart([("files", f"d{i}.png", _encode(d, "PNG"), "image/png") for i, d in enumerate(digits)]),
@@ -159,6 +160,11 @@ def _group_alive(process: subprocess.Popen[bytes]) -> bool:
     return True
 
 
+def content_type(payload: str) -> str:
+    """The Content-Type a payload is sent with: multipart, or the image's own for a raw body."""
+    return "image/png" if payload.endswith("raw body") else f"multipart/form-data; boundary={BOUNDARY}"
+
+
 def wrk(
     port: int,
     route: str,
@@ -167,11 +173,12 @@ def wrk(
     duration: int,
     honour_retry_after: bool = False,
     host: str = "127.0.0.1",
+    media_type: str = f"multipart/form-data; boundary={BOUNDARY}",
 ) -> dict[str, Any]:
     threads = min(2, connections)
     env = os.environ | {
         "BODY_FILE": str(body),
-        "CONTENT_TYPE": f"multipart/form-data; boundary={BOUNDARY}",
+        "CONTENT_TYPE": media_type,
         "HONOUR_RETRY_AFTER": "1" if honour_retry_after else "0",
     }
     command = [
@@ -239,7 +246,7 @@ def measure(
 ) -> dict[str, Any]:
     ours = server.name.startswith("service")
     served_before = scrape_latency(server.port, route) if ours else {}
-    raw = wrk(server.port, route, body, connections, duration, honour_retry_after)
+    raw = wrk(server.port, route, body, connections, duration, honour_retry_after, media_type=content_type(payload))
     served_after = scrape_latency(server.port, route) if ours else {}
     seconds = raw["duration_us"] / 1e6
     errors = raw["connect_errors"] + raw["read_errors"] + raw["write_errors"] + raw["timeouts"]
@@ -460,7 +467,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, (body, images) in payloads(args.batch).items():
         (work / name).write_bytes(body)
         bodies[name] = (work / name, images)
-    single = [p for p in bodies if not p.startswith("batch")]
+    single = [p for p in bodies if not p.startswith("batch") and not p.endswith("raw body")]
     batch = next(p for p in bodies if p.startswith("batch"))
 
     rows: list[dict[str, Any]] = []
@@ -499,6 +506,8 @@ def main(argv: list[str] | None = None) -> int:
         for payload in single:
             for c in args.connections:
                 rows.append(measure(server, "/denoise", payload, 1, bodies[payload][0], c, args.duration))
+        for c in (1, SUSTAINED_CLIENTS):  # the same image as the body itself
+            rows.append(measure(server, "/denoise", "png28 raw body", 1, bodies["png28 raw body"][0], c, args.duration))
         for c in (1, 4):
             rows.append(measure(server, "/denoise/batch", batch, args.batch, bodies[batch][0], c, args.duration))
         process["service"]["rss_after_mb"] = server.rss_mb()
