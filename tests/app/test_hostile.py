@@ -162,3 +162,43 @@ def test_request_without_body_or_content_type(client: TestClient) -> None:
     response = client.post("/denoise")
     assert response.status_code == 422
     assert response.json()["code"] == "invalid_request"
+
+
+def _png_with_exif(pixels: npt.NDArray[np.uint8], exif: bytes) -> bytes:
+    """A PNG carrying ``exif`` as its eXIf chunk, whatever those bytes are."""
+    import struct
+    import zlib
+
+    data = encode(Image.fromarray(pixels), "PNG")
+    chunk = struct.pack(">I", len(exif)) + b"eXIf" + exif + struct.pack(">I", zlib.crc32(b"eXIf" + exif))
+    at = data.index(b"IDAT") - 4
+    return data[:at] + chunk + data[at:]
+
+
+_TIFF = b"MM\x00*\x00\x00\x00\x08"  # big-endian, the first IFD right after
+MALFORMED_EXIF = {
+    "not TIFF at all": b"garbage!garbage!",  # Pillow's getexif raises SyntaxError on this
+    "a truncated IFD": b"MM\x00*\x00\x00\x00\x08\x00\x05\x01\x12",
+    "an offset past the end": b"II*\x00\xff\xff\xff\x7f",
+    # A TIFF header, one IFD entry for tag 0x0112 (orientation): its type, count and value.
+    "an orientation that is text": _TIFF + b"\x00\x01\x01\x12\x00\x02\x00\x00\x00\x04AB\x00\x00\x00\x00\x00\x00",
+    "an orientation of 9": _TIFF + b"\x00\x01\x01\x12\x00\x03\x00\x00\x00\x01\x00\x09\x00\x00\x00\x00\x00\x00",
+}
+
+
+@pytest.mark.filterwarnings("ignore:Corrupt EXIF data")
+@pytest.mark.parametrize("exif", list(MALFORMED_EXIF.values()), ids=list(MALFORMED_EXIF))
+def test_malformed_exif_is_read_as_no_orientation(
+    client: TestClient, digits: npt.NDArray[np.uint8], exif: bytes
+) -> None:
+    plain = client.post("/denoise", files={"file": ("d.png", encode(Image.fromarray(digits[6]), "PNG"))})
+    for fmt, data in (
+        ("PNG", _png_with_exif(digits[6], exif)),
+        ("JPEG", encode(Image.fromarray(digits[6]), "JPEG", quality=95, exif=b"Exif\x00\x00" + exif)),
+    ):
+        response = client.post("/denoise", files={"file": ("d", data, "application/octet-stream")})
+        assert response.status_code == 200, (fmt, response.text)
+        if fmt == "PNG":  # the pixels as they are: the same answer as without the block
+            assert response.content == plain.content
+        batch = client.post("/denoise/batch", files=[("files", ("a", data)), ("files", ("b", data))])
+        assert [item["ok"] for item in batch.json()["results"]] == [True, True], fmt
