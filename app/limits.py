@@ -27,9 +27,8 @@ DRAIN_S = 5.0  # how long a refused body may take to be read and dropped
 class DeclaredLengthLimit:
     """Rejects a body whose declared Content-Length is over the limit before anything reads it.
 
-    Starlette's body limit (set on the denoise routes) counts bytes as they stream in, which also
-    covers chunked uploads; but for a declared length it answers in plain text, so this guard
-    answers that case first with the service's problem document.
+    For the routes outside the in-flight limit's prefix: that limit reads and bounds the denoise
+    routes' bodies itself, chunked ones included, and answers their declared lengths the same way.
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
@@ -38,12 +37,12 @@ class DeclaredLengthLimit:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            declared = dict(scope["headers"]).get(b"content-length")
-            if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            declared = _declared_length(scope)
+            if declared is not None and declared > self.max_bytes:
                 response = problem_response(
                     413,
                     "content_too_large",
-                    f"the request body is {int(declared):,} bytes, over the limit of {self.max_bytes:,}",
+                    _too_large(declared, self.max_bytes),
                     {"Connection": "close"},  # the body is never read, so the connection cannot be reused
                 )
                 await response(scope, receive, send)
@@ -124,7 +123,7 @@ class InFlightLimit:
             return
         declared = _declared_length(scope)
         if declared is not None and declared > self.max_body_bytes:
-            await _answer(scope, send, 413, "content_too_large", self._too_large(declared))
+            await _answer(scope, send, 413, "content_too_large", _too_large(declared, self.max_body_bytes))
             return  # not drained: curl waits for this answer before sending (Expect: 100-continue)
         if self.receiving >= self.max_receiving:
             await self._drain(receive)
@@ -160,10 +159,14 @@ class InFlightLimit:
     async def _drain(self, receive: Receive) -> None:
         """Read and drop what is left of the body (up to twice the size limit, for 5 s at most), so
         that the answer about to be sent is not lost to a connection reset."""
-        await _drain(receive, max_bytes=2 * self.max_body_bytes, max_s=DRAIN_S)
-
-    def _too_large(self, size: int) -> str:
-        return f"the request body is {size:,} bytes, over the limit of {self.max_body_bytes:,}"
+        read = 0
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(DRAIN_S):
+                while read <= 2 * self.max_body_bytes:
+                    message = await receive()
+                    read += len(message.get("body", b""))
+                    if message["type"] != "http.request" or not message.get("more_body", False):
+                        return
 
     async def _admit(self, scope: Scope, body: bytes, receive: Receive, send: Send) -> None:
         """Serve a request whose body is in, counted in flight, or refuse it if the service is full."""
@@ -267,7 +270,12 @@ class InFlightLimit:
             self._shed_since_report, self._last_report = 0, now
 
 
+def _too_large(size: int, limit: int) -> str:
+    return f"the request body is {size:,} bytes, over the limit of {limit:,}"
+
+
 def _declared_length(scope: Scope) -> int | None:
+    """The request's Content-Length, when it declares a valid one."""
     for name, value in scope["headers"]:
         if name == b"content-length":
             return int(value) if value.isdigit() else None
@@ -288,22 +296,10 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replayed
 
 
-async def _drain(receive: Receive, max_bytes: int = 64 * 1024, max_s: float = 1.0) -> None:
-    """Read and drop what the client has sent of its body, up to a bound in bytes and time."""
-    read = 0
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(max_s):
-            while read <= max_bytes:
-                message = await receive()
-                read += len(message.get("body", b""))
-                if message["type"] != "http.request" or not message.get("more_body", False):
-                    return
-
-
 async def _answer(
     scope: Scope, send: Send, status: int, code: str, detail: str, extra: list[tuple[bytes, bytes]] | None = None
 ) -> None:
-    """A problem document, closing the connection (the rest of the body will not be read)."""
+    """A problem document, closing the connection (what is left of the body is not read after it)."""
     body = json.dumps(problem_body(status, code, detail), separators=(",", ":")).encode()
     headers = [
         (b"content-type", PROBLEM_MEDIA_TYPE.encode()),

@@ -132,7 +132,7 @@ async def denoise(
     done = await _denoise_one(request, service, invert, size, fit)
     accept = request.headers.get("accept")
     if prefers(accept, JSON, over=PNG):
-        return Response(done.result().model_dump_json(), media_type=JSON, headers=done.headers())
+        return _as_json(done)
     media_type = OCTET_STREAM if prefers(accept, OCTET_STREAM, over=PNG) else PNG
     return Response(done.png, media_type=media_type, headers=done.headers())
 
@@ -153,7 +153,10 @@ async def denoise_json(
 ) -> Response:
     """`POST /denoise` with `Accept: application/json`, as its own operation: for clients that
     cannot set Accept, and for generated clients, which type one answer per operation."""
-    done = await _denoise_one(request, service, invert, size, fit)
+    return _as_json(await _denoise_one(request, service, invert, size, fit))
+
+
+def _as_json(done: Answer) -> Response:
     return Response(done.result().model_dump_json(), media_type=JSON, headers=done.headers())
 
 
