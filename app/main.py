@@ -15,7 +15,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 
-from app.budget import map_large_allocations
+from app.budget import limit_worker_threads, map_large_allocations
 from app.engines import ModelLoadError
 from app.errors import install_error_handlers
 from app.inference import load_model
@@ -64,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         map_large_allocations()  # memory freed after a burst goes back to the system
+        limit_worker_threads(settings.worker_threads)
         # Loading converts and compiles the model and runs a warm-up call: off the event loop.
         try:
             model = await run_in_threadpool(

@@ -56,6 +56,12 @@ class Settings(BaseSettings):
         description="Bytes of denoise request bodies a worker holds at once (being received or being served); "
         "beyond it bodies are read more slowly until others are done. A request alone always fits.",
     )
+    worker_threads: int = Field(
+        4,
+        gt=0,
+        description="Threads per worker for blocking work (decoding and drawing large images). Each keeps some "
+        "memory after a large image; a few keep two cores busy (docs/operations.md, Memory).",
+    )
     memory_wait_s: float = Field(
         5.0,
         gt=0,

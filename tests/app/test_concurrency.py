@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import httpx
 import numpy as np
@@ -106,6 +107,19 @@ async def test_large_uploads_beyond_the_decoding_budget_wait_their_turn_or_get_5
     async with started_async(decode_memory_mib=1, memory_wait_s=30) as client:
         responses = await asyncio.gather(*(post(client, data) for _ in range(4)))
         assert [r.status_code for r in responses] == [200] * 4
+
+
+async def test_large_uploads_decode_on_a_bounded_pool_of_threads() -> None:
+    # Each thread keeps memory after a large decode (app/budget.py): the pool is bounded.
+    page = np.zeros((600, 600), np.uint8)
+    page[200:400, 280:320] = 255
+    data = encode(Image.fromarray(page), "PNG")
+    async with started_async(worker_threads=2) as client:
+        before = set(threading.enumerate())
+        responses = await asyncio.gather(*(post(client, data) for _ in range(8)))
+        assert [r.status_code for r in responses] == [200] * 8
+        started = set(threading.enumerate()) - before
+        assert 1 <= len(started) <= 2, started
 
 
 async def test_inference_past_its_deadline_gets_503_timeout_and_the_service_goes_on(
