@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.framing import SIDE
+from app.framing import SIDE, Box
 from app.imaging import Prepared, encode_png
 from app.inference import Inference, Model
-from app.schemas import DenoiseResult, DigitBox, ImageInfo, Timings
+from app.schemas import DenoiseResult, DigitBox, DigitResult, ImageInfo, Timings
 
 
 class Stopwatch:
@@ -29,18 +29,29 @@ class Stopwatch:
 
 
 @dataclass(frozen=True)
+class DigitAnswer:
+    """One digit of a framed upload: where it was found and what the model made of it."""
+
+    box: Box
+    error: float
+    score: float | None
+    anomaly: bool
+
+
+@dataclass(frozen=True)
 class Answer:
     """One denoised upload, ready to be sent as PNG or JSON."""
 
     prepared: Prepared
     png: bytes
     size: tuple[int, int]  # of ``png``
-    error: float  # MSE between the model's input and output
-    score: float | None  # the anomaly score, from models that have a scorer
+    error: float  # MSE between the model's input and output (the digits' mean)
+    score: float | None  # the anomaly score, from models that have a scorer (the digits' highest)
     threshold: float | None
-    anomaly: bool
+    anomaly: bool  # any digit flagged
     version: int
     timings: Timings
+    digits: tuple[DigitAnswer, ...]  # with fit=digit or digits, in reading order
 
     def headers(self) -> dict[str, str]:
         headers = {
@@ -51,8 +62,11 @@ class Answer:
         }
         if self.score is not None:
             headers["X-Anomaly-Score"] = f"{self.score:.6g}"
-        if self.prepared.framing is not None:
-            headers["X-Digit-Box"] = self.prepared.framing.box.header()
+        if self.digits:
+            if len(self.digits) == 1:
+                headers["X-Digit-Box"] = self.digits[0].box.header()
+            headers["X-Digit-Count"] = str(len(self.digits))
+            headers["X-Digit-Boxes"] = ";".join(digit.box.header() for digit in self.digits)
         return headers
 
     def result(self) -> DenoiseResult:
@@ -69,10 +83,22 @@ class Answer:
             input=ImageInfo(format=prepared.format, width=prepared.size[0], height=prepared.size[1]),
             output=ImageInfo(format="PNG", width=self.size[0], height=self.size[1]),
             timings=self.timings,
-            digit_box=None
-            if prepared.framing is None
-            else DigitBox.model_validate(prepared.framing.box, from_attributes=True),
+            digit_box=_box(self.digits[0].box) if len(self.digits) == 1 else None,
+            digits=[
+                DigitResult(
+                    box=_box(digit.box),
+                    reconstruction_error=digit.error,
+                    anomaly_score=digit.score,
+                    anomaly=digit.anomaly,
+                )
+                for digit in self.digits
+            ]
+            or None,
         )
+
+
+def _box(box: Box) -> DigitBox:
+    return DigitBox(x=box.x, y=box.y, width=box.width, height=box.height)
 
 
 def answer(
@@ -83,31 +109,38 @@ def answer(
     decode_ms: float,
     inference_ms: float,
 ) -> Answer:
-    """The answer to one upload: the model's 28x28 output, or drawn at ``page_size`` (capped already).
-
-    With ``fit=digit`` and a ``page_size``, the digit is drawn back where it was found on a clean page.
-    """
+    """The answer to one upload: the model's 28x28 outputs (side by side for several digits), or
+    drawn at ``page_size`` (capped already): framed digits where they were found on a clean page."""
     clock = Stopwatch()
-    denoised = output.denoised[0, ..., 0]
-    difference = (prepared.pixels - denoised).ravel()
-    error = float(np.dot(difference, difference)) / difference.size  # the MSE; np.mean costs more here
+    denoised = output.denoised[..., 0]
+    count = len(denoised)
+    difference = (prepared.pixels - denoised).reshape(count, -1)
+    if count == 1:  # the common case: np.einsum and np.mean cost more than the arithmetic here
+        errors = [float(np.dot(difference[0], difference[0])) / difference.shape[1]]
+    else:
+        errors = [float(e) for e in np.einsum("ij,ij->i", difference, difference) / difference.shape[1]]
     # The score says whether the model's input looks like a digit; models without a scorer fall
     # back to the input-output error, which mostly measures the noise removed.
-    score = None if output.scores is None else float(output.scores[0])
-    measured = error if score is None else score
+    scores = None if output.scores is None else [float(s) for s in output.scores]
+    measured = errors if scores is None else scores
     threshold = model.anomaly_threshold
-    framing = prepared.framing if page_size is not None else None
-    png = encode_png(denoised, prepared.inverted, page_size, framing)
+    flags = [threshold is not None and value > threshold for value in measured]
+    framings = prepared.framings if page_size is not None else ()
+    png = encode_png(denoised, prepared.inverted, page_size, framings, prepared.levels)
     return Answer(
         prepared=prepared,
         png=png,
-        size=page_size or (SIDE, SIDE),
-        error=error,
-        score=score,
+        size=page_size or (SIDE * count, SIDE),
+        error=sum(errors) / count,
+        score=None if scores is None else max(scores),
         threshold=threshold,
-        anomaly=threshold is not None and measured > threshold,
+        anomaly=any(flags),
         version=model.version,
         timings=Timings(
             decode_ms=round(decode_ms, 3), inference_ms=round(inference_ms, 3), encode_ms=round(clock.ms(), 3)
+        ),
+        digits=tuple(
+            DigitAnswer(framing.box, errors[i], None if scores is None else scores[i], flags[i])
+            for i, framing in enumerate(prepared.framings)
         ),
     )

@@ -12,7 +12,8 @@ polarity the model uses. Plain NumPy, SciPy and Pillow; no TensorFlow.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -41,10 +42,22 @@ SMOOTHING_GAIN = 1 / (2 * math.sqrt(math.pi))  # the noise std a unit Gaussian b
 # lie within this fraction of the digit's size from it and hold this fraction of its ink.
 NEAR = 0.35
 MIN_PART = 0.04
+# fit=digits looks on a larger copy than fit=digit: the gaps between a number's digits must show.
+DIGITS_DETECT_SIDE = 400
+MAX_BLOBS = 256  # blobs considered for digits, the largest first: a page of text is not a number
+WIDE = 1.05  # a group wider than this many times its line's height holds touching digits
+# A group wider than this many heights whose ink, at its thinnest in the middle, is under TOUCH of
+# its usual column: two digits that touch (one digit's strokes are not that thin across).
+TOUCH_WIDTH = 0.7
+TOUCH = 0.2
 
 
 class NoDigitFound(Exception):
     """Nothing on the image stands out from the paper as ink."""
+
+
+class TooManyDigits(Exception):
+    """More digits on the image than a request may ask for (``MAX_DIGITS``)."""
 
 
 @dataclass(frozen=True)
@@ -119,11 +132,59 @@ def frame_digit(ink: Pixels, page_size: tuple[int, int]) -> tuple[Pixels, Framin
     ``page_size`` is the upload's (width, height); ``ink`` may be a reduced copy of it.
     Raises ``NoDigitFound`` when nothing stands out as ink.
     """
+    detection = _detect(ink, DETECT_SIDE)
+    coarse, largest = _digit_bounds(detection.mask)
+    if largest < MIN_BLOB:
+        raise NoDigitFound(detection.nothing_found())
+    found = _refine(ink, detection, coarse, others=())
+    found = replace(found, paper=_paper_level(ink, found.bounds, fallback=detection.level))
+    return _frame(ink, _clean_levels(found), page_size, others=())
+
+
+def frame_digits(ink: Pixels, page_size: tuple[int, int], max_digits: int) -> list[tuple[Pixels, Framing]]:
+    """Every digit on ``ink`` framed as MNIST, in reading order (lines top to bottom, then left to right).
+
+    Ink blobs are grouped into digits (the strokes of one digit stacked or near, as the bar of a 5),
+    and a group as wide as several digits of its line is cut where the ink is thinnest. A page
+    with one digit is framed exactly as ``frame_digit`` frames it. Raises ``NoDigitFound``, and
+    ``TooManyDigits`` past ``max_digits``.
+    """
+    detection = _detect(ink, DIGITS_DETECT_SIDE)
+    boxes = _digit_boxes(detection)
+    if not boxes:
+        raise NoDigitFound(detection.nothing_found())
+    if len(boxes) == 1:
+        return [frame_digit(ink, page_size)]
+    if len(boxes) > max_digits:
+        raise TooManyDigits(f"{len(boxes)} digits found on the image, the limit is {max_digits}")
+    found = [_refine(ink, detection, box, others=tuple(b for b in boxes if b is not box)) for box in boxes]
+    # One paper for the page: the median outside every digit's box.
+    union = (
+        min(f.bounds[0] for f in found),
+        min(f.bounds[1] for f in found),
+        max(f.bounds[2] for f in found),
+        max(f.bounds[3] for f in found),
+    )
+    paper = _paper_level(ink, union, fallback=detection.level)
+    framed = []
+    for index, digit in enumerate(found):
+        others = tuple(f.bounds for j, f in enumerate(found) if j != index)
+        framed.append(_frame(ink, _clean_levels(replace(digit, paper=paper)), page_size, others))
+    return framed
+
+
+def _frame(
+    ink: Pixels, found: _Found, page_size: tuple[int, int], others: tuple[tuple[float, float, float, float], ...]
+) -> tuple[Pixels, Framing]:
+    """The digit ``found`` on ``ink`` framed as MNIST, and how the frame maps onto the page.
+
+    ``others``: other digits' boxes (working pixels), painted over with paper where they leave this
+    digit's own box, so that a neighbour's strokes do not reach into its frame.
+    """
     page_width, page_height = page_size
     # Upload pixels per working pixel, for each axis: a reduced copy rounds each side on its own
     # (one factor for both put a 2000x1000 page's box 2 px past its bottom edge).
     x_up, y_up = page_width / ink.shape[1], page_height / ink.shape[0]
-    found = _find(ink)
     x0, y0, x1, y1 = found.bounds
     scale = DIGIT_SIDE / max(x1 - x0, y1 - y0)  # model pixels per working pixel
     # Already about MNIST's size: not resampled, only moved by whole pixels. Resampling blends
@@ -151,9 +212,14 @@ def frame_digit(ink: Pixels, page_size: tuple[int, int]) -> tuple[Pixels, Framin
     # Levels are set on the 28x28 frame, not the page: resampling is linear, so it is the same,
     # at a fraction of the work. Outside the page is paper.
     region = (left, top, left + SIDE / scale, top + SIDE / scale)
-    raw = _resample(ink, region, fill=zero)
-    if not isinstance(found.shading, float):
-        raw = raw - _resample(found.shading, region, fill=0.0)
+    if others:
+        ox, oy = _origin(region)
+        local = (region[0] - ox, region[1] - oy, region[2] - ox, region[3] - oy)
+        raw = _resample(_without(ink, found, region, others, zero), local, fill=zero)
+    else:
+        raw = _resample(ink, region, fill=zero)
+        if not isinstance(found.shading, float):
+            raw = raw - _resample(found.shading, region, fill=0.0)
     frame = np.clip((raw - zero) / max(one - zero, MIN_CONTRAST), 0.0, 1.0)
     # The box in upload pixels, on the page whatever the rounding.
     x = min(max(math.floor(x0 * x_up), 0), page_width - 1)
@@ -177,40 +243,111 @@ def frame_digit(ink: Pixels, page_size: tuple[int, int]) -> tuple[Pixels, Framin
     return frame, framing
 
 
-def render_on_page(output: Pixels, framing: Framing, size: tuple[int, int]) -> Pixels:
-    """The model's 28x28 ``output`` drawn back onto a clean page of ``size`` (width, height).
+def _origin(region: tuple[float, float, float, float]) -> tuple[int, int]:
+    return math.floor(region[0]), math.floor(region[1])
+
+
+def _without(
+    ink: Pixels,
+    found: _Found,
+    region: tuple[float, float, float, float],
+    others: tuple[tuple[float, float, float, float], ...],
+    paper: float,
+) -> Pixels:
+    """The page's pixels under ``region`` (from its floor corner), shading removed, with the other
+    digits' boxes painted ``paper`` outside this digit's own box."""
+    ix0, iy0 = _origin(region)
+    ix1, iy1 = math.ceil(region[2]), math.ceil(region[3])
+    height, width = ink.shape
+    sx0, sy0, sx1, sy1 = max(ix0, 0), max(iy0, 0), min(ix1, width), min(iy1, height)
+    local = np.full((iy1 - iy0, ix1 - ix0), paper, dtype=np.float32)
+    if sx1 <= sx0 or sy1 <= sy0:
+        return local
+    local[sy0 - iy0 : sy1 - iy0, sx0 - ix0 : sx1 - ix0] = ink[sy0:sy1, sx0:sx1]
+    if not isinstance(found.shading, float):
+        local[sy0 - iy0 : sy1 - iy0, sx0 - ix0 : sx1 - ix0] -= found.shading[sy0:sy1, sx0:sx1]
+    keep = np.zeros(local.shape, dtype=bool)
+    own = found.bounds
+    keep[
+        max(0, math.floor(own[1]) - iy0) : max(0, math.ceil(own[3]) - iy0),
+        max(0, math.floor(own[0]) - ix0) : max(0, math.ceil(own[2]) - ix0),
+    ] = True
+    painted = np.zeros(local.shape, dtype=bool)
+    for x0, y0, x1, y1 in others:
+        painted[
+            max(0, math.floor(y0) - iy0) : max(0, math.ceil(y1) - iy0),
+            max(0, math.floor(x0) - ix0) : max(0, math.ceil(x1) - ix0),
+        ] = True
+    local[painted & ~keep] = paper
+    return local
+
+
+def render_on_page(outputs: Pixels, framings: Sequence[Framing], size: tuple[int, int]) -> Pixels:
+    """The model's 28x28 ``outputs`` (one per framing) drawn back onto a clean page of ``size``.
 
     The inverse of ``frame_digit``'s transform, at ``size`` (the upload's, or a capped copy of it);
-    outside the frame the page is plain paper. The result is in ink space, at the page's levels.
+    outside the frames the page is plain paper. The result is in ink space, at the page's levels
+    (the first framing's paper, the digits' median ink).
     """
     width, height = size
-    page_width, page_height = framing.page_size
-    # Output pixel centre (X + 0.5) -> upload (X + 0.5) * page_width / width -> the model frame.
-    sx = page_width / width * framing.scale_x
-    sy = page_height / height * framing.scale_y
-    data = (sx, 0.0, -framing.left * framing.scale_x, 0.0, sy, -framing.top * framing.scale_y)
-    drawn = Image.fromarray(output, mode="F").transform(
-        size, Image.Transform.AFFINE, data, resample=Image.Resampling.BILINEAR, fillcolor=0.0
-    )
-    page: Pixels = np.array(drawn, dtype=np.float32)
-    del drawn
+    page = np.zeros((height, width), dtype=np.float32)
+    for output, framing in zip(outputs, framings, strict=True):
+        page_width, page_height = framing.page_size
+        # Output pixel centre (X + 0.5) -> upload (X + 0.5) * page_width / width -> the model frame.
+        sx = page_width / width * framing.scale_x
+        sy = page_height / height * framing.scale_y
+        cx, cy = -framing.left * framing.scale_x, -framing.top * framing.scale_y
+        # Only the frame's footprint is drawn (a pixel wider for the interpolation's reach): a
+        # number's digits each cover a small part of the page.
+        x0, x1 = max(0, math.floor(-cx / sx) - 1), min(width, math.ceil((SIDE - cx) / sx) + 1)
+        y0, y1 = max(0, math.floor(-cy / sy) - 1), min(height, math.ceil((SIDE - cy) / sy) + 1)
+        if x1 <= x0 or y1 <= y0:
+            continue
+        data = (sx, 0.0, cx + sx * x0, 0.0, sy, cy + sy * y0)
+        drawn = Image.fromarray(np.ascontiguousarray(output), mode="F").transform(
+            (x1 - x0, y1 - y0), Image.Transform.AFFINE, data, resample=Image.Resampling.BILINEAR, fillcolor=0.0
+        )
+        np.maximum(page[y0:y1, x0:x1], np.asarray(drawn, dtype=np.float32), out=page[y0:y1, x0:x1])
+    paper = framings[0].paper
+    ink = float(np.median([framing.ink for framing in framings]))
     # In place: each copy of a page drawn at 2048x2048 is 16 MiB.
-    page *= framing.ink - framing.paper
-    page += framing.paper
+    page *= ink - paper
+    page += paper
     return np.clip(page, 0.0, 1.0, out=page)
 
 
 MIN_PAGE_SIDE = 3
 
 
-def _find(ink: Pixels) -> _Found:
-    """The digit's tight box: smooth, threshold, keep the largest blob and the strokes near it."""
+@dataclass(frozen=True)
+class _Detection:
+    """Ink found on a small copy of the page: what stands out of the paper's own noise."""
+
+    mask: npt.NDArray[np.bool_]  # the small copy's pixels that stand out as ink
+    smooth: Pixels  # the small copy, paper removed, smoothed
+    reduce: float  # working pixels per small pixel
+    level: float  # the paper's level on ``smooth``
+    threshold: float  # what ink must exceed on ``smooth``
+    base: float  # the paper's median level (area-averaged pixels)
+    shading: Pixels | float  # uneven light on the working copy (0: even)
+
+    def nothing_found(self) -> str:
+        return (
+            f"nothing stands out from the paper: the strongest mark is {float(self.smooth.max()) - self.level:.3f} "
+            f"above it, a digit's ink must be at least {MIN_BLOB} pixels of the {self.smooth.shape[1]}x"
+            f"{self.smooth.shape[0]} copy looked at, and {self.threshold - self.level:.3f} ({INK_SPREADS:g} times "
+            f"the paper's noise after smoothing, and at least {MIN_CONTRAST})"
+        )
+
+
+def _detect(ink: Pixels, side: int) -> _Detection:
+    """Ink on a copy of ``ink`` whose longer side is at most ``side``: smoothed and thresholded."""
     height, width = ink.shape
     if min(height, width) < MIN_PAGE_SIDE:  # no room for a digit, nor for measuring the paper's noise
         raise NoDigitFound(f"the image is {width}x{height} pixels, too small to find a digit on")
     # Look on a small copy (area-averaged, which already removes most of the noise), then refine
     # the box on the working copy. Both costs stay small whatever the upload's size.
-    reduce = max(1.0, max(width, height) / DETECT_SIDE)
+    reduce = max(1.0, max(width, height) / side)
     small = _resize(ink, (max(1, round(width / reduce)), max(1, round(height / reduce))))
     paper_under = _paper_under(small)
     smooth = ndimage.gaussian_filter(small - paper_under.level, sigma=1.0, mode="nearest")
@@ -223,28 +360,45 @@ def _find(ink: Pixels) -> _Found:
     mean_difference = (np.abs(np.diff(small, axis=0)).mean() + np.abs(np.diff(small, axis=1)).mean()) / 2
     spread = float(mean_difference) * math.sqrt(math.pi) / 2 * SMOOTHING_GAIN
     threshold = level + max(INK_SPREADS * spread, MIN_CONTRAST)
-    coarse, largest = _digit_bounds(smooth > threshold)
-    if largest < MIN_BLOB:
-        raise NoDigitFound(
-            f"nothing stands out from the paper: the strongest mark is {float(smooth.max()) - level:.3f} above "
-            f"it, a digit's ink must be at least {MIN_BLOB} pixels of the {small.shape[1]}x{small.shape[0]} "
-            f"copy looked at, and {threshold - level:.3f} ({INK_SPREADS:g} times the paper's noise "
-            f"after smoothing, {spread:.3f}, and at least {MIN_CONTRAST})"
-        )
-    base = paper_under.base
     shading: Pixels | float = 0.0
     if not isinstance(paper_under.level, float):
-        shading = paper_under.level - base
+        shading = paper_under.level - paper_under.base
         shading = shading if reduce == 1.0 else _resize(shading, (width, height))
+    return _Detection(smooth > threshold, smooth, reduce, level, threshold, paper_under.base, shading)
+
+
+def _refine(
+    ink: Pixels,
+    detection: _Detection,
+    coarse: tuple[float, float, float, float],
+    others: tuple[tuple[float, float, float, float], ...],
+) -> _Found:
+    """The digit in ``coarse`` (small pixels) measured on the working copy: its tight box, centre
+    and levels. ``others``: other digits' coarse boxes, left out where they reach into this one's."""
+    height, width = ink.shape
+    reduce, base = detection.reduce, detection.base
     # Refine on the working copy, inside the coarse box grown by two small pixels.
     margin = 2 * reduce
     cx0, cy0 = max(0, math.floor(coarse[0] * reduce - margin)), max(0, math.floor(coarse[1] * reduce - margin))
     cx1, cy1 = min(width, math.ceil(coarse[2] * reduce + margin)), min(height, math.ceil(coarse[3] * reduce + margin))
-    region = ink[cy0:cy1, cx0:cx1] - _crop(shading, cy0, cy1, cx0, cx1) - base
-    region_smooth = ndimage.gaussian_filter(region, sigma=max(0.7, reduce / 2), mode="nearest")
+    if reduce == 1.0 and others:
+        # The detection looked at the working copy itself: its smoothing serves (a number's digits
+        # would each smooth their region again).
+        region_smooth = detection.smooth[cy0:cy1, cx0:cx1].copy()
+    else:
+        region = ink[cy0:cy1, cx0:cx1] - _crop(detection.shading, cy0, cy1, cx0, cx1) - base
+        region_smooth = ndimage.gaussian_filter(region, sigma=max(0.7, reduce / 2), mode="nearest")
+    if others:
+        # Where another digit's box reaches into this region, outside this one's: paper.
+        own = np.zeros(region_smooth.shape, dtype=bool)
+        own[_local(coarse, reduce, cx0, cy0)] = True
+        painted = np.zeros(region_smooth.shape, dtype=bool)
+        for box in others:
+            painted[_local(box, reduce, cx0, cy0)] = True
+        region_smooth[painted & ~own] = 0.0
     # The ink as the working copy sees it (strokes less averaged with paper than on the small
     # copy); the box reaches its faint edges, as MNIST's boxes do.
-    gain = max(_quantile(region_smooth, 0.98), threshold - level)
+    gain = max(_quantile(region_smooth, 0.98), detection.threshold - detection.level)
     inked = region_smooth > gain * EDGE
     fine, _ = _digit_bounds(inked)
     bounds = (cx0 + fine[0], cy0 + fine[1], cx0 + fine[2], cy0 + fine[3])
@@ -255,23 +409,34 @@ def _find(ink: Pixels) -> _Found:
     cx = float(weights.sum(axis=0) @ np.arange(weights.shape[1])) / total
     cy = float(weights.sum(axis=1) @ np.arange(weights.shape[0])) / total
     centre = (cx0 + cx + 0.5, cy0 + cy + 0.5)
-    # The levels to draw the answer with: medians of the pixels themselves, which noise clipped
-    # at black or white does not bias (means, and so everything smoothed, it does).
+    # The level to draw the answer's ink with: a median of the pixels themselves, which noise
+    # clipped at black or white does not bias (means, and so everything smoothed, it does).
     ink_level = _quantile(ink[cy0:cy1, cx0:cx1][region_smooth > gain * 0.75], 0.5)
-    paper = _paper_level(ink, bounds, fallback=level)
-    if paper < CLEAN_LEVELS and ink_level > 1 - CLEAN_LEVELS:
-        # White paper and black ink as far as noise lets a median tell (noise clipped at white
-        # puts half the paper pixels at exactly white, and any ink sample tips the median off it).
-        paper, ink_level = 0.0, 1.0
     return _Found(
         bounds=bounds,
         centre=centre,
-        shading=shading,
-        paper=paper,
+        shading=detection.shading,
+        paper=base,  # the page's own median is set by the caller (outside every digit's box)
         ink=ink_level,
         mean_paper=base,
         mean_gain=gain,
     )
+
+
+def _local(box: tuple[float, float, float, float], reduce: float, x0: int, y0: int) -> tuple[slice, slice]:
+    """``box`` (small pixels) as slices of a working-copy region starting at (x0, y0)."""
+    return (
+        slice(max(0, math.floor(box[1] * reduce) - y0), max(0, math.ceil(box[3] * reduce) - y0)),
+        slice(max(0, math.floor(box[0] * reduce) - x0), max(0, math.ceil(box[2] * reduce) - x0)),
+    )
+
+
+def _clean_levels(found: _Found) -> _Found:
+    """White paper and black ink as far as noise lets a median tell (noise clipped at white puts half
+    the paper pixels at exactly white, and any ink sample tips the median off it)."""
+    if found.paper < CLEAN_LEVELS and found.ink > 1 - CLEAN_LEVELS:
+        return replace(found, paper=0.0, ink=1.0)
+    return found
 
 
 def _paper_level(ink: Pixels, bounds: tuple[float, float, float, float], fallback: float) -> float:
@@ -354,6 +519,123 @@ def _digit_bounds(mask: npt.NDArray[np.bool_]) -> tuple[tuple[float, float, floa
         if max(gap_x, gap_y) <= reach:
             x0, y0, x1, y1 = min(x0, xs.start), min(y0, ys.start), max(x1, xs.stop), max(y1, ys.stop)
     return (float(x0), float(y0), float(x1), float(y1)), int(sizes[largest])
+
+
+Bounds = tuple[float, float, float, float]  # x0, y0, x1, y1
+
+
+def _digit_boxes(detection: _Detection) -> list[Bounds]:
+    """The digits' boxes on the detection's copy, in reading order: its ink blobs grouped into
+    digits, and a group as wide as several digits cut where the ink is thinnest."""
+    labels, count = ndimage.label(detection.mask)
+    if count == 0:
+        return []
+    sizes = np.bincount(labels.ravel())[1:]
+    if int(sizes.max()) < MIN_BLOB:
+        return []
+    # Specks of noise past the threshold are small beside any stroke.
+    kept = [i for i in np.argsort(sizes)[::-1][:MAX_BLOBS] if sizes[i] >= max(MIN_BLOB, MIN_PART * sizes.max())]
+    slices = ndimage.find_objects(labels)
+    pieces = [(slices[i][1].start, slices[i][0].start, slices[i][1].stop, slices[i][0].stop) for i in kept]
+    groups = _group_strokes(pieces)
+    boxes: list[Bounds] = []
+    for line in _lines([_union([pieces[i] for i in g]) for g in groups], groups):
+        heights = sorted(box[3] - box[1] for box, _ in line)
+        height = heights[len(heights) // 2]
+        for box, members in line:
+            if box[2] - box[0] > TOUCH_WIDTH * height:  # MNIST's digits are at most as wide as tall
+                ids = np.array([kept[i] + 1 for i in members])
+                boxes.extend(_cut(detection, labels, ids, box, max(height, box[3] - box[1])))
+            else:
+                boxes.append((float(box[0]), float(box[1]), float(box[2]), float(box[3])))
+    return boxes
+
+
+def _group_strokes(pieces: list[tuple[int, int, int, int]]) -> list[list[int]]:
+    """Pieces that belong to one digit, joined: stacked (the bar of a 5 above its body), or a short
+    piece beside a taller one within ``NEAR`` of its height (the broken stroke of a 4)."""
+    parent = list(range(len(pieces)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for a, (ax0, ay0, ax1, ay1) in enumerate(pieces):
+        for b in range(a + 1, len(pieces)):
+            bx0, by0, bx1, by1 = pieces[b]
+            overlap_x = min(ax1, bx1) - max(ax0, bx0)
+            gap_x, gap_y = max(0, bx0 - ax1, ax0 - bx1), max(0, by0 - ay1, ay0 - by1)
+            tall = max(ay1 - ay0, by1 - by0)
+            stacked = overlap_x >= 0.5 * min(ax1 - ax0, bx1 - bx0) and gap_y <= NEAR * tall
+            short = min(ay1 - ay0, by1 - by0) < 0.5 * tall and max(gap_x, gap_y) <= NEAR * tall
+            if stacked or short:
+                parent[root(a)] = root(b)
+    groups: dict[int, list[int]] = {}
+    for i in range(len(pieces)):
+        groups.setdefault(root(i), []).append(i)
+    return list(groups.values())
+
+
+def _union(boxes: list[tuple[int, int, int, int]]) -> tuple[int, int, int, int]:
+    return min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)
+
+
+def _lines(
+    boxes: list[tuple[int, int, int, int]], groups: list[list[int]]
+) -> list[list[tuple[tuple[int, int, int, int], list[int]]]]:
+    """Groups in reading order: lines top to bottom (a group joins a line it overlaps by half its
+    height), each left to right."""
+    lines: list[list[tuple[tuple[int, int, int, int], list[int]]]] = []
+    for box, members in sorted(zip(boxes, groups, strict=True), key=lambda item: item[0][1]):
+        for line in lines:
+            top, bottom = min(b[1] for b, _ in line), max(b[3] for b, _ in line)
+            if min(bottom, box[3]) - max(top, box[1]) >= 0.5 * min(box[3] - box[1], bottom - top):
+                line.append((box, members))
+                break
+        else:
+            lines.append([(box, members)])
+    return [sorted(line, key=lambda item: item[0][0]) for line in lines]
+
+
+def _cut(
+    detection: _Detection, labels: npt.NDArray[np.int32], ids: npt.NDArray[np.int64], box: Bounds, height: float
+) -> list[Bounds]:
+    """A group cut into the digits it holds, in ``height``-tall lines: cut in two where the ink is
+    thinnest in its middle half while it is wider than a digit can be (or while that thinnest place
+    is a mere touch), each part again; each part's box is its own ink's."""
+    x0, y0, x1, y1 = (round(v) for v in box)
+    mask = np.isin(labels[y0:y1, x0:x1], ids)
+    profile = np.where(mask, detection.smooth[y0:y1, x0:x1], 0.0).sum(axis=0)
+    inked = profile[profile > 0]
+    typical = float(np.median(inked)) if inked.size else 0.0
+
+    def parts(start: int, stop: int) -> list[tuple[int, int]]:
+        width = stop - start
+        if width <= TOUCH_WIDTH * height:
+            return [(start, stop)]
+        low, high = start + width // 4, stop - width // 4
+        cut = low + int(np.argmin(profile[low:high])) if high > low else start + width // 2
+        touch = profile[cut] <= TOUCH * typical
+        if width <= WIDE * height and not touch:
+            return [(start, stop)]
+        # Each side must stand as tall as a digit: a 9's loop beside its tail is not one.
+        if min(_ink_height(mask[:, start:cut]), _ink_height(mask[:, cut:stop])) < 0.5 * height:
+            return [(start, stop)]
+        return parts(start, cut) + parts(cut, stop)
+
+    found: list[Bounds] = []
+    for start, stop in parts(0, x1 - x0):
+        rows = np.nonzero(mask[:, start:stop].any(axis=1))[0]
+        if rows.size:
+            found.append((float(x0 + start), float(y0 + rows[0]), float(x0 + stop), float(y0 + rows[-1] + 1)))
+    return found
+
+
+def _ink_height(mask: npt.NDArray[np.bool_]) -> int:
+    rows = np.nonzero(mask.any(axis=1))[0]
+    return int(rows[-1] - rows[0] + 1) if rows.size else 0
 
 
 def _resample(values: Pixels, region: tuple[float, float, float, float], fill: float) -> Pixels:

@@ -16,7 +16,18 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageChops, ImageFile, PngImagePlugin
 
-from app.framing import SIDE, WORKING_SIDE, Framing, NoDigitFound, frame_digit, render_on_page
+from app.framing import (
+    CLEAN_LEVELS,
+    MIN_CONTRAST,
+    SIDE,
+    WORKING_SIDE,
+    Framing,
+    NoDigitFound,
+    TooManyDigits,
+    frame_digit,
+    frame_digits,
+    render_on_page,
+)
 
 _MAX_ASPECT = 8  # a working copy for framing is at most this many times as long as its shorter side
 CHEAP_PIXELS = 128 * 128  # small enough to decode faster than a hand-off to a thread
@@ -69,7 +80,8 @@ class Fit(StrEnum):
 
     STRETCH = "stretch"  # the whole image resized to 28x28
     DIGIT = "digit"  # the digit found on the page, framed as MNIST frames its digits
-    AUTO = "auto"  # DIGIT for a digit small on its page, STRETCH for an MNIST-like crop
+    DIGITS = "digits"  # every digit found on the page (a number), each framed so
+    AUTO = "auto"  # DIGITS for digits small on their page, STRETCH for an MNIST-like crop
 
 
 class ImageError(Exception):
@@ -84,11 +96,14 @@ class ImageError(Exception):
 
 @dataclass(frozen=True)
 class Prepared:
-    pixels: Pixels  # SIDE x SIDE in [0, 1], light digit on dark background like MNIST
+    pixels: Pixels  # n x SIDE x SIDE in [0, 1], light digits on dark like MNIST: one per digit found
     inverted: bool  # the upload was dark on light and was inverted to get ``pixels``
     size: tuple[int, int]  # the upload's (width, height), upright (EXIF orientation applied)
     format: str
-    framing: Framing | None = None  # where the digit was found, with ``Fit.DIGIT``
+    framings: tuple[Framing, ...] = ()  # where each digit was found, with ``Fit.DIGIT`` and ``Fit.DIGITS``
+    # A stretched upload's paper and ink (ink space): the model saw them as 0 and 1, and the answer
+    # is drawn back at them. A framed answer is drawn at its framings' levels.
+    levels: tuple[float, float] = (0.0, 1.0)
 
 
 def sniff_format(data: bytes) -> str | None:
@@ -166,8 +181,8 @@ def _keep(fit: Fit) -> int:
     return SIDE * 4 if fit is Fit.STRETCH else WORKING_SIDE
 
 
-def prepare(image: Image.Image, invert: Invert, fit: Fit = Fit.STRETCH) -> Prepared:
-    """Decode an opened upload into the model's 28x28 input.
+def prepare(image: Image.Image, invert: Invert, fit: Fit = Fit.STRETCH, max_digits: int = 64) -> Prepared:
+    """Decode an opened upload into the model's 28x28 input (one per digit with ``Fit.DIGITS``).
 
     The image is closed on the way: its full-size pixels are released once a working copy is made.
     """
@@ -191,19 +206,28 @@ def prepare(image: Image.Image, invert: Invert, fit: Fit = Fit.STRETCH) -> Prepa
         pixels = np.ascontiguousarray(_UPRIGHT[orientation](pixels))
     if fit is not Fit.STRETCH:
         inverted = _decide_inversion(pixels, invert)
+        ink = 1.0 - pixels if inverted else pixels
         try:
-            frame, framing = frame_digit(1.0 - pixels if inverted else pixels, size)
+            framed = frame_digit(ink, size) if fit is Fit.DIGIT else frame_digits(ink, size, max_digits)
         except NoDigitFound as exc:
-            if fit is Fit.DIGIT:
+            if fit is not Fit.AUTO:
                 raise ImageError(422, "no_digit_found", f"no digit was found on the {fmt} image: {exc}") from exc
+        except TooManyDigits as exc:
+            if fit is not Fit.AUTO:
+                raise ImageError(422, "too_many_digits", f"on the {fmt} image: {exc}") from exc
         else:
-            if fit is Fit.DIGIT or framing.small_on_page:
-                return Prepared(frame, inverted, size, fmt, framing)
+            digits = framed if isinstance(framed, list) else [framed]
+            if fit is not Fit.AUTO or all(framing.small_on_page for _, framing in digits):
+                frames = np.stack([frame for frame, _ in digits])
+                return Prepared(frames, inverted, size, fmt, tuple(framing for _, framing in digits))
     return _stretched(pixels, invert, size, fmt)
 
 
 def _stretched(pixels: Pixels, invert: Invert, size: tuple[int, int], fmt: str) -> Prepared:
-    """The whole image resized to the model's input (area-averaged)."""
+    """The whole image resized to the model's input (area-averaged), at MNIST's levels.
+
+    An upload of the model's own size is left as it is: the noise the model was trained on.
+    """
     if pixels.shape == (SIDE, SIDE):  # an MNIST-sized upload, the common case: nothing to resize
         resized = pixels
     else:
@@ -213,12 +237,48 @@ def _stretched(pixels: Pixels, invert: Invert, size: tuple[int, int], fmt: str) 
     inverted = _decide_inversion(resized, invert)
     if inverted:
         resized = 1.0 - resized
-    return Prepared(np.clip(resized, 0.0, 1.0), inverted, size, fmt)
+    levels = (0.0, 1.0)
+    # Area-averaged, noise clipped at white or black becomes a haze over the paper (dark-on-light
+    # scans: 0.13 where MNIST's paper is 0), which the model keeps in its strokes: the averaged
+    # paper goes to 0 and the averaged strokes to 1, and the answer is drawn back at the page's
+    # levels. Only where strokes stand out: a flat image (noise, a photo) is left as it is.
+    if size != (SIDE, SIDE):
+        zero, one = _quantile(resized, 0.5), _quantile(resized, 0.98)
+        if one - zero >= _STROKE_CONTRAST and not (zero < CLEAN_LEVELS and one > 1 - CLEAN_LEVELS):
+            resized = (resized - zero) / (one - zero)
+            levels = _page_levels(1.0 - pixels if inverted else pixels)
+    return Prepared(np.clip(resized, 0.0, 1.0)[np.newaxis], inverted, size, fmt, levels=levels)
 
 
-def decode(data: bytes, invert: Invert, max_pixels: int, fit: Fit = Fit.STRETCH) -> Prepared:
+# A digit covers at most about 30 % of its image: this rank of its pixels is paper, even where noise
+# clipped at white put half the paper's pixels at exactly white (a median there is noise).
+_PAPER_RANK = 0.35
+# Clipped noise averaged over a reduced copy lifts white paper by up to about 0.4 sigma (0.2 at
+# sigma 0.5): paper within this of white is white, ink within it of black is black.
+_HAZE = 0.2
+_STROKE_CONTRAST = 0.25  # strokes this far above the paper, on the 28x28 copy, are set to MNIST's levels
+
+
+def _page_levels(pixels: Pixels) -> tuple[float, float]:
+    """The paper's and the ink's levels (ink space) of a working copy of the upload."""
+    paper = _quantile(pixels, _PAPER_RANK)
+    top = _quantile(pixels, 0.99)
+    strokes = pixels[pixels > (paper + top) / 2]
+    ink = _quantile(strokes, 0.5) if strokes.size else top
+    paper = 0.0 if paper < _HAZE else paper
+    ink = 1.0 if ink > 1 - _HAZE else ink
+    return (paper, ink) if ink - paper >= MIN_CONTRAST else (0.0, 1.0)
+
+
+def _quantile(values: Pixels, q: float) -> float:
+    flat = values.ravel()
+    rank = round(q * (flat.size - 1))
+    return float(np.partition(flat, rank)[rank])
+
+
+def decode(data: bytes, invert: Invert, max_pixels: int, fit: Fit = Fit.STRETCH, max_digits: int = 64) -> Prepared:
     """``open_image`` then ``prepare``: bytes to the model's input in one call."""
-    return prepare(open_image(data, max_pixels), invert, fit)
+    return prepare(open_image(data, max_pixels), invert, fit, max_digits)
 
 
 def _orientation(image: Image.Image) -> int | None:
@@ -337,16 +397,24 @@ def rendering_cost(size: tuple[int, int], framed: bool) -> int:
 
 
 def encode_png(
-    pixels: Pixels, inverted: bool, size: tuple[int, int] | None = None, framing: Framing | None = None
+    pixels: Pixels,
+    inverted: bool,
+    size: tuple[int, int] | None = None,
+    framings: tuple[Framing, ...] = (),
+    levels: tuple[float, float] = (0.0, 1.0),
 ) -> bytes:
-    """The model's output as an 8-bit grayscale PNG, in the upload's polarity and optionally size.
+    """Model outputs (n x 28 x 28) as an 8-bit grayscale PNG, in the upload's polarity and levels.
 
-    With a ``framing`` and a ``size``, the digit is drawn back where it was found on a clean page.
+    With ``framings`` and a ``size``, each digit is drawn back where it was found on a clean page;
+    otherwise the outputs stand side by side (28 x 28n), resized to ``size`` if one is given.
     """
-    if framing is not None and size is not None:
-        pixels = render_on_page(pixels, framing, size)
-    # One float copy, changed in place: a page drawn at 2048x2048 is 16 MiB a copy.
-    values = np.clip(pixels, 0.0, 1.0)
+    if framings and size is not None:
+        values = render_on_page(pixels, framings, size)
+    else:
+        values = pixels[0] if len(pixels) == 1 else np.hstack(list(pixels))
+        paper, ink = levels
+        # One float copy, changed in place: a page drawn at 2048x2048 is 16 MiB a copy.
+        values = np.clip(values * (ink - paper) + paper if levels != (0.0, 1.0) else values, 0.0, 1.0)
     del pixels
     if inverted:
         np.subtract(1.0, values, out=values)

@@ -157,6 +157,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "X-Model-Version",
                 "X-Inverted",
                 "X-Digit-Box",
+                "X-Digit-Count",
+                "X-Digit-Boxes",
                 "X-Request-ID",
                 "Retry-After",
             ],

@@ -38,6 +38,15 @@ class DigitBox(BaseModel):
     height: int = Field(examples=[90])
 
 
+class DigitResult(BaseModel):
+    """One digit found with ``fit=digit`` or ``fit=digits``: where, and what the model made of it."""
+
+    box: DigitBox
+    reconstruction_error: float = Field(description="MSE between this digit's 28x28 input and output")
+    anomaly_score: float | None = Field(None, description="1 - P(digit) for this digit's input, from the scorer")
+    anomaly: bool = Field(description="This digit's score (or error) is above the card's threshold")
+
+
 class DenoiseResult(BaseModel):
     """The JSON answer of POST /denoise (with ``Accept: application/json``)."""
 
@@ -46,16 +55,19 @@ class DenoiseResult(BaseModel):
         description="What the model saw: its 28x28 input, PNG, base64-encoded, in the upload's polarity"
     )
     reconstruction_error: float = Field(
-        description="MSE between the model's own 28x28 input and output (with `fit=digit`: the framed digit)",
+        description="MSE between the model's own 28x28 input and output (with `fit=digit`: the framed digit; "
+        "with `fit=digits`: the digits' mean)",
         examples=[0.0412],
     )
     anomaly: bool = Field(
         description="The anomaly score is above the model card's threshold: the input does not look like a digit "
-        "(models without a scorer: the reconstruction error is above its p99 on noisy digits)"
+        "(models without a scorer: the reconstruction error is above its p99 on noisy digits); with `fit=digits`: "
+        "any digit's"
     )
     anomaly_score: float | None = Field(
         None,
-        description="1 - P(digit) for the model's own 28x28 input, from the model's digit scorer",
+        description="1 - P(digit) for the model's own 28x28 input, from the model's digit scorer (with "
+        "`fit=digits`: the highest of the digits')",
         examples=[0.0021],
     )
     anomaly_threshold: float | None = Field(
@@ -67,6 +79,11 @@ class DenoiseResult(BaseModel):
     output: ImageInfo
     timings: Timings
     digit_box: DigitBox | None = Field(None, description="With `fit=digit`: the box found, in upload pixels")
+    digits: list[DigitResult] | None = Field(
+        None,
+        description="With `fit=digit` or `fit=digits`: each digit found, in reading order (lines top to bottom, "
+        "each left to right), with its own error, score and flag",
+    )
 
 
 class BatchItem(BaseModel):

@@ -30,9 +30,9 @@ class ReadyService:
     async def denoise(self, prepared: list[Prepared]) -> Inference:
         """Run the model on prepared images, sharing model calls with concurrent requests."""
         if len(prepared) == 1:
-            batch = prepared[0].pixels[np.newaxis, ..., np.newaxis]
+            batch = prepared[0].pixels[..., np.newaxis]
         else:
-            batch = np.stack([p.pixels for p in prepared])[..., np.newaxis]
+            batch = np.concatenate([p.pixels for p in prepared])[..., np.newaxis]
         try:
             # asyncio.timeout rather than wait_for: no task wrapped around each request's wait.
             async with asyncio.timeout(self.settings.request_timeout_s):

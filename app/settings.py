@@ -68,6 +68,9 @@ class Settings(BaseSettings):
         description="How long an upload waits for room in the memory for bodies or for decoding before it gets "
         "503 + Retry-After.",
     )
+    max_digits: int = Field(
+        32, gt=0, description="Digits that `fit=digits` may find on one upload; past it 422 too_many_digits."
+    )
     inference_engine: EngineName = Field(
         EngineName.OPENVINO,
         description="What runs the model: openvino, tensorflow (an optional extra), or identity (benchmarks only).",

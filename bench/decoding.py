@@ -121,7 +121,7 @@ def _child_answer(name: str, path: Path, warm_up: Path) -> dict[str, Any]:
         size = capped_size(prepared.size, 2048)  # MAX_OUTPUT_SIDE's default
         Path("/proc/self/clear_refs").write_text("5")
         before = _status("VmRSS")
-        encode_png(prepared.pixels, prepared.inverted, size, prepared.framing)
+        encode_png(prepared.pixels, prepared.inverted, size, prepared.framings)
         return size, _status("VmHWM") - before
 
     drawn(warm_up.read_bytes())

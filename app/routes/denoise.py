@@ -56,9 +56,14 @@ InvertQuery = Annotated[
 FitQuery = Annotated[
     Fit,
     Query(
-        description="`stretch`: the whole image resized to 28x28. `digit`: the digit is found on the page "
-        "(a photo or scan), framed as MNIST frames its digits, and with `size=original` drawn back where it "
-        "stood on a clean page; the box found is in `X-Digit-Box`. 422 `no_digit_found` when no ink stands out."
+        description="`stretch`: the whole image resized to 28x28, its paper and ink set to MNIST's levels. "
+        "`digit`: the digit is found on the page (a photo or scan), framed as MNIST frames its digits, and with "
+        "`size=original` drawn back where it stood on a clean page; the box found is in `X-Digit-Box`. "
+        "`digits`: every digit on the page (a number, a date, a code), each framed so and denoised in one model "
+        "call; with `size=original` all drawn back on a clean page, with `size=28` side by side as 28x28 tiles "
+        "in reading order; the boxes are in `X-Digit-Boxes`, each digit's result in the JSON's `digits`. "
+        "`auto`: `digits` for digits small on a page, `stretch` for a crop such as MNIST's. "
+        "422 `no_digit_found` when no ink stands out, `too_many_digits` past `MAX_DIGITS`."
     ),
 ]
 SizeQuery = Annotated[
@@ -76,18 +81,19 @@ async def _decode(service: ReadyService, data: bytes, invert: Invert, fit: Fit) 
     image = open_image(data, service.settings.max_image_pixels)  # the header only: cheap
     # Small images decode faster than a thread hand-off takes; large ones must not block the loop,
     # and decode within the worker's memory budget.
+    max_digits = service.settings.max_digits
     if is_cheap(image):
-        prepared = prepare(image, invert, fit)
+        prepared = prepare(image, invert, fit, max_digits)
     else:
         async with service.decoding.hold(decoding_cost(image, fit)):
-            prepared = await run_in_threadpool(_prepare_large, image, invert, fit)
+            prepared = await run_in_threadpool(_prepare_large, image, invert, fit, max_digits)
     return prepared, clock.ms()
 
 
-def _prepare_large(image: Image.Image, invert: Invert, fit: Fit) -> Prepared:
+def _prepare_large(image: Image.Image, invert: Invert, fit: Fit, max_digits: int) -> Prepared:
     """``prepare``, then the decoded pixels' memory given back to the system (not kept by malloc)."""
     try:
-        return prepare(image, invert, fit)
+        return prepare(image, invert, fit, max_digits)
     finally:
         image.close()  # prepare closes it too, unless it raised first
         return_memory()
@@ -171,7 +177,7 @@ async def _denoise_one(request: Request, service: ReadyService, invert: Invert, 
     if page_size is None:
         return answer(prepared, output, service.model, None, decode_ms, inference_ms)
     # Drawing and encoding a page takes milliseconds and up to 64 MiB: a thread, within the budget.
-    async with service.decoding.hold(rendering_cost(page_size, prepared.framing is not None)):
+    async with service.decoding.hold(rendering_cost(page_size, bool(prepared.framings))):
         return await run_in_threadpool(
             _returning_memory(answer), prepared, output, service.model, page_size, decode_ms, inference_ms
         )
@@ -200,9 +206,9 @@ async def denoise_batch(
     cost = max((decoding_cost(i, fit) for i in opened if isinstance(i, Image.Image) and not is_cheap(i)), default=0)
     if cost:
         async with service.decoding.hold(cost):
-            decoded = await run_in_threadpool(_prepare_each, opened, invert, fit)
+            decoded = await run_in_threadpool(_prepare_each, opened, invert, fit, service.settings.max_digits)
     else:
-        decoded = await run_in_threadpool(_prepare_each, opened, invert, fit)
+        decoded = await run_in_threadpool(_prepare_each, opened, invert, fit, service.settings.max_digits)
     decode_ms = clock.ms() / len(files)
     readable = [item for item in decoded if isinstance(item, Prepared)]
     clock = Stopwatch()
@@ -217,15 +223,16 @@ async def denoise_batch(
                 results.append(BatchItem(index=index, filename=upload.filename, ok=False, error=error))
                 continue
             page_size = _page_size(service, item, size)
-            done = answer(item, outputs[row : row + 1], service.model, page_size, decode_ms, inference_ms)
-            row += 1
+            count = len(item.pixels)  # one per digit found with fit=digits
+            done = answer(item, outputs[row : row + count], service.model, page_size, decode_ms, inference_ms)
+            row += count
             results.append(BatchItem(index=index, filename=upload.filename, ok=True, result=done.result()))
         return results
 
     if size is OutputSize.SMALL:
         return BatchResult(model_version=service.model.version, results=await run_in_threadpool(items))
     # One page after the other in one thread: the largest is what they hold at once.
-    pages = [(_page_size(service, item, size), item.framing is not None) for item in readable]
+    pages = [(_page_size(service, item, size), bool(item.framings)) for item in readable]
     cost = max((rendering_cost(page, framed) for page, framed in pages if page is not None), default=0)
     async with service.decoding.hold(cost):
         results = await run_in_threadpool(_returning_memory(items))
@@ -237,7 +244,7 @@ async def example_answer(service: ReadyService) -> dict[str, Any]:
     prepared, decode_ms = await _decode(service, EXAMPLE_UPLOAD.read_bytes(), Invert.AUTO, Fit.STRETCH)
     clock = Stopwatch()
     # Straight to the batcher: not a request, so not counted in the images denoised.
-    output = await service.batcher.submit(prepared.pixels[np.newaxis, ..., np.newaxis])
+    output = await service.batcher.submit(prepared.pixels[..., np.newaxis])
     done = answer(prepared, output, service.model, None, decode_ms, clock.ms())
     return done.result().model_dump(mode="json")
 
@@ -249,14 +256,19 @@ def _open(data: bytes, max_pixels: int) -> Image.Image | ImageError:
         return exc
 
 
-def _prepare_each(opened: list[Image.Image | ImageError], invert: Invert, fit: Fit) -> list[Prepared | ImageError]:
+def _prepare_each(
+    opened: list[Image.Image | ImageError], invert: Invert, fit: Fit, max_digits: int
+) -> list[Prepared | ImageError]:
     decoded: list[Prepared | ImageError] = []
     for item in opened:
         if isinstance(item, ImageError):
             decoded.append(item)
             continue
         try:
-            decoded.append(_prepare_large(item, invert, fit) if not is_cheap(item) else prepare(item, invert, fit))
+            large = not is_cheap(item)
+            decoded.append(
+                _prepare_large(item, invert, fit, max_digits) if large else prepare(item, invert, fit, max_digits)
+            )
         except ImageError as exc:
             decoded.append(exc)
     return decoded

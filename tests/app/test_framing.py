@@ -48,11 +48,11 @@ def test_render_on_page_inverts_the_framing(digits: Digits) -> None:
     page, _ = page_with_digit(digits[3], size=(300, 200), at=(80, 40), height=100, sigma=0.0)
     ink = _ink(page)
     frame, framing = frame_digit(ink, (300, 200))
-    drawn = render_on_page(frame, framing, (300, 200))
+    drawn = render_on_page(frame[np.newaxis], [framing], (300, 200))
     assert drawn.shape == (200, 300)
     # The framed digit drawn back lands on the original strokes (blurred by the 28x28 round trip).
     assert np.corrcoef(drawn.ravel(), ink.ravel())[0, 1] > 0.9
-    half = render_on_page(frame, framing, (150, 100))
+    half = render_on_page(frame[np.newaxis], [framing], (150, 100))
     assert half.shape == (100, 150)
     assert np.corrcoef(half.ravel(), ink[::2, ::2].ravel())[0, 1] > 0.85
 
@@ -62,7 +62,7 @@ def test_an_mnist_shaped_digit_is_left_as_it_is(digits: Digits) -> None:
     frame, framing = frame_digit(ink, (28, 28))
     np.testing.assert_array_equal(frame, ink)  # no resampling: the noise the model knows
     assert (framing.scale_x, framing.scale_y, framing.left, framing.top) == (1.0, 1.0, 0.0, 0.0)
-    np.testing.assert_allclose(render_on_page(frame, framing, (28, 28)), ink, atol=1e-6)
+    np.testing.assert_allclose(render_on_page(frame[np.newaxis], [framing], (28, 28)), ink, atol=1e-6)
 
 
 def test_uneven_light_does_not_hide_the_digit(digits: Digits) -> None:

@@ -43,17 +43,17 @@ def test_too_many_pixels_is_refused_from_the_header() -> None:
 def test_decode_gives_the_model_input_in_mnist_polarity() -> None:
     light_on_dark = decode(encode(Image.fromarray(DIGIT), "PNG"), Invert.AUTO, 10**7)
     dark_on_light = decode(encode(Image.fromarray(255 - DIGIT), "PNG"), Invert.AUTO, 10**7)
-    assert light_on_dark.pixels.shape == (28, 28)
+    assert light_on_dark.pixels.shape == (1, 28, 28)
     assert not light_on_dark.inverted
     assert dark_on_light.inverted
     np.testing.assert_allclose(light_on_dark.pixels, dark_on_light.pixels, atol=1e-6)
-    assert light_on_dark.framing is None
+    assert light_on_dark.framings == ()
 
 
 def test_decode_with_fit_digit_frames_the_page() -> None:
     page, _ = page_with_digit(DIGIT)
     prepared = decode(encode(Image.fromarray(page), "PNG"), Invert.AUTO, 10**7, Fit.DIGIT)
-    assert prepared.framing is not None
+    assert len(prepared.framings) == 1
     assert prepared.size == (320, 240)
     with pytest.raises(ImageError, match="no digit"):
         decode(encode(Image.new("L", (320, 240), 255), "PNG"), Invert.AUTO, 10**7, Fit.DIGIT)
@@ -61,8 +61,8 @@ def test_decode_with_fit_digit_frames_the_page() -> None:
 
 def test_encode_png_keeps_the_polarity_and_scales() -> None:
     pixels = (DIGIT / 255.0).astype(np.float32)
-    same = Image.open(io.BytesIO(encode_png(pixels, inverted=False)))
-    flipped = Image.open(io.BytesIO(encode_png(pixels, inverted=True, size=(56, 84))))
+    same = Image.open(io.BytesIO(encode_png(pixels[np.newaxis], inverted=False)))
+    flipped = Image.open(io.BytesIO(encode_png(pixels[np.newaxis], inverted=True, size=(56, 84))))
     assert same.size == (28, 28)
     assert flipped.size == (56, 84)
     assert np.asarray(same).max() > 200
@@ -139,14 +139,14 @@ def test_every_exif_orientation_stands_the_image_up_as_pillow_would(orientation:
     data = encode(Image.fromarray(stored), "PNG", exif=exif)
     upright = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(data)))) / 255.0
     prepared = decode(data, Invert.FALSE, 10**7)
-    np.testing.assert_array_equal(prepared.pixels, upright.astype(np.float32))
+    np.testing.assert_array_equal(prepared.pixels[0], upright.astype(np.float32))
 
 
 def test_a_palette_image_reads_as_its_gray_without_an_rgb_copy() -> None:
     rgb = Image.fromarray(np.stack([DIGIT, DIGIT // 2, 255 - DIGIT], axis=-1))
     palette = rgb.quantize(64)
-    from_palette = decode(encode(palette, "PNG"), Invert.FALSE, 10**7).pixels
-    from_rgb = decode(encode(palette.convert("RGB"), "PNG"), Invert.FALSE, 10**7).pixels
+    from_palette = decode(encode(palette, "PNG"), Invert.FALSE, 10**7).pixels[0]
+    from_rgb = decode(encode(palette.convert("RGB"), "PNG"), Invert.FALSE, 10**7).pixels[0]
     np.testing.assert_allclose(from_palette, from_rgb, atol=1 / 255)
 
 
@@ -168,7 +168,7 @@ def test_transparency_flattens_onto_the_paper_as_full_size_floats_would(side: in
     ink = premultiplied.sum() / covered.sum()
     expected = premultiplied + (1.0 if ink < 0.5 else 0.0) * (1 - covered)
     expected_28 = np.asarray(Image.fromarray(expected.astype(np.float32), "F").resize((28, 28), Image.Resampling.BOX))
-    pixels = decode(encode(rgba, "PNG"), Invert.FALSE, 10**7).pixels
+    pixels = decode(encode(rgba, "PNG"), Invert.FALSE, 10**7).pixels[0]
     np.testing.assert_allclose(pixels, expected_28, atol=2 / 255)
 
 
@@ -207,8 +207,8 @@ def test_a_digit_at_the_edge_of_any_page_is_boxed_on_the_page_and_drawn_back_the
         xs = slice(width // 2, width // 2 + side // 3)
     page[ys, xs] = 0
     prepared = decode(encode(Image.fromarray(page), "PNG"), Invert.AUTO, 10**8, Fit.DIGIT)
-    assert prepared.framing is not None
-    box = prepared.framing.box
+    (framing,) = prepared.framings
+    box = framing.box
     assert box.x >= 0
     assert box.y >= 0
     assert box.x + box.width <= width
@@ -219,7 +219,7 @@ def test_a_digit_at_the_edge_of_any_page_is_boxed_on_the_page_and_drawn_back_the
     assert all(abs(a - b) <= tolerance for a, b in zip((box.x, box.y, box.width, box.height), stroke, strict=True))
     # The model's input drawn back on the page at its size lands where the stroke was (within a
     # model pixel, in upload pixels, and the rounding).
-    drawn = encode_png(prepared.pixels, prepared.inverted, size, prepared.framing)
+    drawn = encode_png(prepared.pixels, prepared.inverted, size, prepared.framings)
     dark = np.argwhere(np.asarray(Image.open(io.BytesIO(drawn))) < 128)
     near = tolerance + max(box.width, box.height) / 20
     assert abs(dark[:, 0].min() - ys.start) <= near
