@@ -17,7 +17,7 @@ import numpy.typing as npt
 from PIL import Image, ImageChops, ImageFile, PngImagePlugin
 
 from app.framing import (
-    CLEAN_LEVELS,
+    CROP_SIDE,
     MIN_CONTRAST,
     SIDE,
     WORKING_SIDE,
@@ -217,7 +217,9 @@ def prepare(image: Image.Image, invert: Invert, fit: Fit = Fit.STRETCH, max_digi
                 raise ImageError(422, "too_many_digits", f"on the {fmt} image: {exc}") from exc
         else:
             digits = framed if isinstance(framed, list) else [framed]
-            if fit is not Fit.AUTO or all(framing.small_on_page for _, framing in digits):
+            # fit=auto: several digits on a page are a number; one is framed where it is small on its page.
+            number = len(digits) > 1 and min(size) > CROP_SIDE
+            if fit is not Fit.AUTO or number or digits[0][1].small_on_page:
                 frames = np.stack([frame for frame, _ in digits])
                 return Prepared(frames, inverted, size, fmt, tuple(framing for _, framing in digits))
     return _stretched(pixels, invert, size, fmt)
@@ -244,7 +246,7 @@ def _stretched(pixels: Pixels, invert: Invert, size: tuple[int, int], fmt: str) 
     # levels. Only where strokes stand out: a flat image (noise, a photo) is left as it is.
     if size != (SIDE, SIDE):
         zero, one = _quantile(resized, 0.5), _quantile(resized, 0.98)
-        if one - zero >= _STROKE_CONTRAST and not (zero < CLEAN_LEVELS and one > 1 - CLEAN_LEVELS):
+        if one - zero >= _STROKE_CONTRAST:
             resized = (resized - zero) / (one - zero)
             levels = _page_levels(1.0 - pixels if inverted else pixels)
     return Prepared(np.clip(resized, 0.0, 1.0)[np.newaxis], inverted, size, fmt, levels=levels)

@@ -95,10 +95,12 @@ def iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
     return overlap / (aw * ah + bw * bh - overlap)
 
 
-def answer(model: Model, uploads: list[bytes], fit: Fit, original_size: bool) -> Iterator[tuple[Prepared, Floats]]:
+def answer(
+    model: Model, uploads: list[bytes], fit: Fit, original_size: bool, max_digits: int = 64
+) -> Iterator[tuple[Prepared, Floats]]:
     """The service's answer to each upload (as the route computes it), decoded back to floats."""
     for start in range(0, len(uploads), 256):
-        prepared = [decode(data, Invert.AUTO, MAX_PIXELS, fit) for data in uploads[start : start + 256]]
+        prepared = [decode(data, Invert.AUTO, MAX_PIXELS, fit, max_digits) for data in uploads[start : start + 256]]
         outputs = model(np.concatenate([p.pixels for p in prepared])[..., np.newaxis]).denoised[..., 0]
         row = 0
         for item in prepared:

@@ -81,3 +81,38 @@ def page_with_digit(
     rng = np.random.default_rng(seed)
     noisy_page = np.clip(page + sigma * rng.standard_normal(page.shape), 0, 1)
     return np.rint(noisy_page * 255).astype(np.uint8), box
+
+
+def page_with_number(
+    digits: npt.NDArray[np.uint8],
+    gaps: list[int],
+    height: int = 70,
+    margin: int = 40,
+    sigma: float = 0.3,
+    seed: int = 0,
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8], list[tuple[int, int, int, int]]]:
+    """``digits`` written side by side ``height`` px tall, dark on a white page, ``gaps[i]`` px between
+    the ink of digit i and i + 1 (0: they touch), noise added.
+
+    Returns the noisy page, the clean page (uint8, dark on light) and each digit's true ink box.
+    """
+    side = round(height * 28 / 20)
+    drawn = []
+    for digit in digits:
+        ink = np.asarray(Image.fromarray(digit).resize((side, side), Image.Resampling.BICUBIC), dtype=np.float64) / 255
+        rows, cols = np.nonzero(ink >= 0.3)
+        drawn.append((ink, int(cols.min()), int(cols.max()) + 1, int(rows.min()), int(rows.max()) + 1))
+    width = 2 * margin + sum(c1 - c0 for _, c0, c1, _, _ in drawn) + sum(gaps)
+    ink_page = np.zeros((side + 2 * margin, width))
+    boxes, x = [], margin
+    for (ink, c0, c1, r0, r1), gap in zip(drawn, [*gaps, 0], strict=True):
+        left = x - c0
+        x0, x1 = max(0, left), min(width, left + side)
+        ink_page[margin : margin + side, x0:x1] = np.maximum(
+            ink_page[margin : margin + side, x0:x1], ink[:, x0 - left : x1 - left]
+        )
+        boxes.append((x, margin + r0, c1 - c0, r1 - r0))
+        x += c1 - c0 + gap
+    clean = 1 - ink_page
+    noisy_page = np.clip(clean + sigma * np.random.default_rng(seed).standard_normal(clean.shape), 0, 1)
+    return np.rint(noisy_page * 255).astype(np.uint8), np.rint(clean * 255).astype(np.uint8), boxes
