@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from PIL import Image
 from playwright.sync_api import Browser, expect
 
 from tests.browser.conftest import Page
 from tests.conftest import live_server
+from tests.images import mnist_digits, page_with_number
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "app" / "static" / "demo" / "example.png"
 PNG_DATA = re.compile(r"data:image/png;base64,.+")
@@ -90,6 +92,28 @@ def test_demo_explains_an_unsupported_file(page: Page, tmp_path: Path) -> None:
     message = browser_page.locator("#message")
     expect(message).to_contain_text("415 Unsupported Media Type", timeout=TIMEOUT)
     expect(message).to_contain_text("PNG, JPEG, GIF, BMP, TIFF and WebP")
+
+
+def test_demo_outlines_every_digit_of_a_number(page: Page, tmp_path: Path) -> None:
+    number, _, _ = page_with_number(mnist_digits()[:3], gaps=[12, 12], sigma=0.1)
+    upload = tmp_path / "number.png"
+    Image.fromarray(number).save(upload)
+    browser_page = page.page
+    browser_page.goto(f"{page.base}/demo")
+    browser_page.locator("#fit").select_option("digits")
+    browser_page.locator("#file").set_input_files(str(upload))
+    expect(browser_page.locator("#digits-found")).to_have_text("3", timeout=TIMEOUT)
+    # The three digits side by side, and a red outline around each on what was sent.
+    browser_page.wait_for_function("() => document.getElementById('denoised').naturalWidth === 3 * 28")
+    red = browser_page.locator("#sent").evaluate(
+        """canvas => {
+            const data = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+            let red = 0;
+            for (let i = 0; i < data.length; i += 4) red += data[i] > 180 && data[i + 1] < 80 && data[i + 2] < 80;
+            return red;
+        }"""
+    )
+    assert red > 3 * 50  # three outlines, each tens of pixels around
 
 
 def test_demo_works_with_an_api_key(browser: Browser) -> None:

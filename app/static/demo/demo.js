@@ -3,7 +3,7 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { source: null }; // the last image chosen, before noise: an HTMLCanvasElement
+const state = { source: null, placed: null }; // the last image chosen, before noise (a canvas); where it was drawn
 
 // ---- drawing --------------------------------------------------------------------------------
 const pad = $("canvas");
@@ -115,6 +115,20 @@ function showSent(canvas) {
   const height = canvas.height * scale;
   context.imageSmoothingEnabled = false;
   context.drawImage(canvas, (sent.width - width) / 2, (sent.height - height) / 2, width, height);
+  state.placed = { scale, left: (sent.width - width) / 2, top: (sent.height - height) / 2 };
+}
+
+// Every digit found (fit=digit, digits, auto), outlined where it stands on what was sent.
+function drawBoxes(digits) {
+  const placed = state.placed;
+  if (!digits || !placed) return;
+  const context = $("sent").getContext("2d");
+  context.strokeStyle = "#d22";
+  context.lineWidth = 2;
+  for (const { box } of digits) {
+    context.strokeRect(placed.left + box.x * placed.scale, placed.top + box.y * placed.scale,
+      box.width * placed.scale, box.height * placed.scale);
+  }
 }
 
 function say(text, isError) {
@@ -151,6 +165,8 @@ async function send(blob, sentCanvas) {
   $("error").textContent = body.reconstruction_error.toFixed(4);
   const score = body.anomaly_score === null ? "" : ` (score ${body.anomaly_score.toFixed(3)}, threshold ${body.anomaly_threshold.toFixed(3)})`;
   $("anomaly").textContent = (body.anomaly ? "yes: this does not look like a digit" : "no: looks like a digit") + score;
+  $("digits-found").textContent = body.digits ? String(body.digits.length) : "not looked for (fit=stretch)";
+  drawBoxes(body.digits);
   $("version").textContent = String(body.model_version);
   const t = body.timings;
   $("timings").textContent = `decode ${t.decode_ms.toFixed(1)} ms, inference ${t.inference_ms.toFixed(1)} ms, encode ${t.encode_ms.toFixed(1)} ms`;
