@@ -350,7 +350,8 @@ def _detect(ink: Pixels, side: int) -> _Detection:
     reduce = max(1.0, max(width, height) / side)
     small = ink if reduce == 1.0 else _resize(ink, (max(1, round(width / reduce)), max(1, round(height / reduce))))
     paper_under = _paper_under(small)
-    smooth = ndimage.gaussian_filter(small - paper_under.level, sigma=1.0, mode="nearest")
+    # Truncated at 2.5 sigma (SciPy's default is 4): a 5-tap kernel instead of 9, the same blobs.
+    smooth = ndimage.gaussian_filter(small - paper_under.level, sigma=1.0, mode="nearest", truncate=2.5)
     # Ink is what stands far out of the paper's own noise. A threshold between two classes (Otsu)
     # would split the noise instead when the digit is a small part of the page. The noise is
     # measured on neighbour differences, which the ink (smooth at that scale) hardly touches, and
@@ -607,7 +608,8 @@ def _cut(
     thinnest in its middle half while it is wider than a digit can be (or while that thinnest place
     is a mere touch), each part again; each part's box is its own ink's."""
     x0, y0, x1, y1 = (round(v) for v in box)
-    mask = np.isin(labels[y0:y1, x0:x1], ids)
+    window = labels[y0:y1, x0:x1]
+    mask = window == ids[0] if len(ids) == 1 else np.isin(window, ids)
     profile = np.where(mask, detection.smooth[y0:y1, x0:x1], 0.0).sum(axis=0)
     inked = profile[profile > 0]
     typical = float(np.median(inked)) if inked.size else 0.0
