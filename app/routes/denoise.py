@@ -63,7 +63,13 @@ FitQuery = Annotated[
         "call; with `size=original` all drawn back on a clean page, with `size=28` side by side as 28x28 tiles "
         "in reading order; the boxes are in `X-Digit-Boxes`, each digit's result in the JSON's `digits`. "
         "`auto`: `digits` for digits small on a page, `stretch` for a crop such as MNIST's. "
-        "422 `no_digit_found` when no ink stands out, `too_many_digits` past `MAX_DIGITS`."
+        "422 `no_digit_found` when no ink stands out, `too_many_digits` past `MAX_DIGITS`.",
+        openapi_examples={
+            "stretch": {"summary": "an MNIST-like crop: the whole image", "value": "stretch"},
+            "digit": {"summary": "a photo or scan of one digit", "value": "digit"},
+            "digits": {"summary": "a photo of a number: every digit, each denoised", "value": "digits"},
+            "auto": {"summary": "let the service choose", "value": "auto"},
+        },
     ),
 ]
 SizeQuery = Annotated[

@@ -226,3 +226,40 @@ def test_a_digit_at_the_edge_of_any_page_is_boxed_on_the_page_and_drawn_back_the
     assert abs(dark[:, 0].max() + 1 - ys.stop) <= near
     assert abs(dark[:, 1].min() - xs.start) <= near
     assert abs(dark[:, 1].max() + 1 - xs.stop) <= near
+
+
+def _scan(paper: float, sigma: float, side: int = 224, seed: int = 0) -> tuple[bytes, np.ndarray]:
+    """DIGIT drawn dark on ``paper`` (a grey level in [0, 1]) at ``side`` px, noise added, JPEG."""
+    ink = np.asarray(Image.fromarray(DIGIT).resize((side, side), Image.Resampling.BICUBIC), np.float64) / 255
+    clean = paper * (1 - ink)
+    noisy = np.clip(clean + sigma * np.random.default_rng(seed).standard_normal(clean.shape), 0, 1)
+    return encode(Image.fromarray(np.rint(noisy * 255).astype(np.uint8)), "JPEG", quality=85), clean
+
+
+def test_a_stretched_scan_reaches_the_model_at_mnist_levels_and_comes_back_at_its_own() -> None:
+    # Noise clipped at white averages to a grey haze over white paper: the model's input has its
+    # paper at 0 and its strokes at 1 all the same, and the answer's paper is white again.
+    data, _ = _scan(paper=1.0, sigma=0.3)
+    prepared = decode(data, Invert.AUTO, 10**7)
+    frame = prepared.pixels[0]
+    assert prepared.inverted
+    assert np.median(frame) < 0.02
+    assert np.quantile(frame, 0.98) > 0.95
+    assert prepared.levels == (0.0, 1.0)
+    # Grey paper (0.7) stays grey in the answer, the ink black.
+    grey, _ = _scan(paper=0.7, sigma=0.05)
+    prepared = decode(grey, Invert.AUTO, 10**7)
+    paper, ink = prepared.levels
+    assert abs((1 - paper) - 0.7) < 0.05  # ink space: the paper's darkness
+    assert ink == 1.0
+    answer = np.asarray(Image.open(io.BytesIO(encode_png(prepared.pixels, True, (224, 224), levels=prepared.levels))))
+    assert abs(np.median(answer) / 255 - 0.7) < 0.05
+
+
+def test_an_upload_of_the_models_own_size_reaches_it_as_it_is() -> None:
+    # A noisy MNIST digit: its noise is what the model was trained on; no level is touched.
+    noisy = np.clip(DIGIT / 255 + 0.5 * np.random.default_rng(1).standard_normal((28, 28)), 0, 1)
+    pixels = np.rint(noisy * 255).astype(np.uint8)
+    prepared = decode(encode(Image.fromarray(pixels), "PNG"), Invert.AUTO, 10**7)
+    np.testing.assert_array_equal(prepared.pixels[0], pixels.astype(np.float32) / 255)
+    assert prepared.levels == (0.0, 1.0)
