@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
@@ -210,10 +211,7 @@ async def denoise_batch(
     opened = [_open(await upload.read(), service.settings.max_image_pixels) for upload in files]
     # Decoded one after the other in one thread: the largest one's cost is what they hold at once.
     cost = max((decoding_cost(i, fit) for i in opened if isinstance(i, Image.Image) and not is_cheap(i)), default=0)
-    if cost:
-        async with service.decoding.hold(cost):
-            decoded = await run_in_threadpool(_prepare_each, opened, invert, fit, service.settings.max_digits)
-    else:
+    async with service.decoding.hold(cost) if cost else nullcontext():
         decoded = await run_in_threadpool(_prepare_each, opened, invert, fit, service.settings.max_digits)
     decode_ms = clock.ms() / len(files)
     readable = [item for item in decoded if isinstance(item, Prepared)]

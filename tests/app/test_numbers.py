@@ -169,3 +169,15 @@ def test_the_batch_route_takes_fit_digits(client: TestClient, digits: Digits) ->
         number.shape[1],
         number.shape[0],
     )
+
+
+def test_a_page_of_many_marks_is_refused_not_framed_mark_by_mark(client: TestClient) -> None:
+    # 20 x 15 dots, each digit-sized: far past MAX_DIGITS (32); fit=auto stretches the page instead.
+    page = np.full((600, 800), 255, np.uint8)
+    for row in range(15):
+        for col in range(20):
+            page[20 + 40 * row : 40 + 40 * row, 20 + 40 * col : 34 + 40 * col] = 0
+    status, _, body = _post(client, page, fit="digits")
+    assert status == 422
+    assert json.loads(body)["code"] == "too_many_digits"
+    assert _post(client, page, fit="auto")[0] == 200
