@@ -92,3 +92,49 @@ def test_the_overload_summary_quotes_the_latest_check() -> None:
         assert quoted in text, f"operations.md does not quote {setup['compose']}'s peak as {quoted!r}"
         failures = sum(r["oom_kills"] + r["restarts"] + r["connection_errors"] for r in rounds)
         assert failures == 0, f"{setup['compose']}: the overload check recorded failures; the docs say none"
+
+
+def _paragraph(document: Path, starts: str) -> str:
+    text = document.read_text()
+    return text[text.index(starts) :].split("\n\n", 1)[0].replace("\n", " ")
+
+
+def _span(values: list[float], digits: int, unit: str) -> str:
+    """How prose quotes a range of measurements: "21.5-23.6 dB", or one value when they agree."""
+    low, high = f"{min(values):.{digits}f}", f"{max(values):.{digits}f}"
+    return f"{low}{unit}" if low == high else f"{low}-{high}{unit}"
+
+
+def test_the_readme_quotes_the_latest_numbers_and_pages_runs() -> None:
+    numbers = json.loads((ROOT / "docs" / "numbers.json").read_text())
+    framing = json.loads((ROOT / "docs" / "framing.json").read_text())
+    rows = {row["condition"]: row for row in numbers["numbers"]}
+    png = [row for name, row in rows.items() if "JPEG" not in name]
+    quoted = _paragraph(ROOT / "README.md", "On number pages built from MNIST test digits")
+    expected = [
+        f"{rows['sigma 0.3']['digits_psnr']:.1f} dB with `fit=digits` at noise 0.3",
+        _span([r["digits_psnr"] for r in png], 1, " dB from noise 0.5 to 0.2"),
+        f"{rows['sigma 0.3, JPEG q85']['digits_psnr']:.1f} dB for JPEG pages",
+        f"{rows['sigma 0.3']['digit_psnr']:.1f} dB with `fit=digit`",
+        f"{rows['sigma 0.3']['stretch_psnr']:.1f} dB with `fit=stretch`",
+        _span([100 * r["recall"] for r in rows.values()], 1, "% of the digits are found"),
+        _span([100 * r["precision"] for r in rows.values()], 1, "% of the boxes found are digits"),
+        f"within {max(r['digit_psnr'] - r['digits_psnr'] for r in framing['pages']):.2f} dB of `fit=digit`",
+        f"{numbers['cost']['frame_digits_ms']:.2f} ms here",
+        _span([r["stretch_psnr"] for r in numbers["scans"]], 1, " dB."),
+    ]
+    missing = [claim for claim in expected if claim not in quoted]
+    assert not missing, f"README's numbers paragraph does not quote docs/numbers.json, framing.json: {missing}"
+    pages = framing["pages"]
+    quoted = _paragraph(ROOT / "README.md", "On 200 pages per noise level")
+    expected = [
+        _span([r["digit_psnr"] for r in pages if "JPEG" not in r["condition"]], 1, " dB with `fit=digit`"),
+        _span([r["stretch_psnr"] for r in pages if "JPEG" not in r["condition"]], 1, " dB with `fit=stretch`"),
+        _span([100 * r["iou_at_least_0.8"] for r in pages], 1, "% of pages"),
+        f"{next(r for r in pages if 'JPEG' in r['condition'])['digit_psnr']:.1f} dB for JPEG pages",
+        f"within {-framing['mnist']['digit_minus_stretch_db']:.2f} dB of `fit=stretch`",
+        f"{framing['cost']['frame_digit_ms']:.2f} ms here",
+        f"`fit=digit` {framing['cost']['decode_digit_ms']:.2f} ms",
+    ]
+    missing = [claim for claim in expected if claim not in quoted]
+    assert not missing, f"README's pages paragraph does not quote docs/framing.json: {missing}"
