@@ -9,15 +9,18 @@ import numpy.typing as npt
 import pytest
 
 from model.card import CARD_FILE
+from model.data import add_noise
 from model.evaluate import (
     CHECK_IMAGES,
     MODELS_ROOT,
     SUITE_BASELINES,
+    TEST_NOISE_SEED,
     anomaly_check,
     check_metrics,
     load_savedmodel,
     load_scorer,
     main,
+    quality,
     robustness_check,
 )
 from model.shifts import SUITE
@@ -140,6 +143,21 @@ def test_the_served_models_anomaly_check_is_reproduced() -> None:
     assert measured["roc_auc"] == pytest.approx(recorded["roc_auc"], abs=0.005)
     assert measured["digits_flagged"] == pytest.approx(recorded["digits_flagged"], abs=0.01)
     assert measured["non_digits_flagged"] == pytest.approx(recorded["non_digits_flagged"], abs=0.01)
+
+
+# The full MNIST file where this machine has it (the Makefile's DATA); elsewhere the full-set test skips.
+FULL_MNIST = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "mnist.npz"
+
+
+@pytest.mark.skipif(not FULL_MNIST.is_file(), reason=f"the full MNIST file is not at {FULL_MNIST}")
+def test_the_served_models_full_test_set_psnr_is_reproduced() -> None:
+    """The card's headline figure (and the README's), recomputed on all 10,000 test digits."""
+    with np.load(FULL_MNIST) as npz:
+        x_test = (npz["x_test"].astype(np.float32) / 255.0)[..., np.newaxis]
+    recorded = _card(SERVED)["evaluation"]["noise_0.5"]
+    measured = quality(x_test, load_savedmodel(SERVED)(add_noise(x_test, 0.5, TEST_NOISE_SEED)))
+    assert measured["psnr_db"] == pytest.approx(recorded["psnr_db"], abs=0.01)
+    assert measured["psnr_db"] >= 21.5
 
 
 def test_the_served_model_meets_its_targets_on_its_card() -> None:
