@@ -1,9 +1,10 @@
-"""Finding a digit on a page and framing it as MNIST was framed; mapping the result back.
+"""Finding the digits on a page and framing each as MNIST was framed; mapping the results back.
 
 MNIST's recipe (LeCun et al.): the digit's bounding box scaled so that its longer side is 20 px,
 aspect ratio kept, placed in 28x28 with its centre of mass at the centre. A model trained on it
 expects exactly that, so a photo of a digit on paper is framed the same way before the model runs
-(``frame_digit``), and the model's answer is drawn back where the digit stood (``render_on_page``).
+(``frame_digit``; every digit of a number: ``frame_digits``), and the model's answers are drawn
+back where the digits stood (``render_on_page``).
 
 Everything here works in *ink space*: floats in [0, 1] with the ink light and the paper dark, the
 polarity the model uses. Plain NumPy, SciPy and Pillow; no TensorFlow.
@@ -42,6 +43,7 @@ SMOOTHING_GAIN = 1 / (2 * math.sqrt(math.pi))  # the noise std a unit Gaussian b
 # lie within this fraction of the digit's size from it and hold this fraction of its ink.
 NEAR = 0.35
 MIN_PART = 0.04
+MAX_DIGITS = 32  # digits fit=digits frames on one upload by default (the MAX_DIGITS setting)
 # fit=digits looks on a larger copy than fit=digit: the gaps between a number's digits must show.
 DIGITS_DETECT_SIDE = 400
 MAX_BLOBS = 256  # blobs considered for digits, the largest first: a page of text is not a number
@@ -357,7 +359,7 @@ def _detect(ink: Pixels, side: int) -> _Detection:
     # measured on neighbour differences, which the ink (smooth at that scale) hardly touches, and
     # scaled by what the Gaussian smoothing leaves of it. The mean absolute difference, not the
     # median: noise clipped at white or black leaves many equal neighbours, hidden from a median.
-    level = _quantile(smooth[::2, ::2], 0.5)  # a sample is enough for a median
+    level = quantile(smooth[::2, ::2], 0.5)  # a sample is enough for a median
     # Every other row and column is enough for a mean.
     mean_difference = (np.abs(np.diff(small[:, ::2], axis=0)).mean() + np.abs(np.diff(small[::2], axis=1)).mean()) / 2
     spread = float(mean_difference) * math.sqrt(math.pi) / 2 * SMOOTHING_GAIN
@@ -400,7 +402,7 @@ def _refine(
         region_smooth[painted & ~own] = 0.0
     # The ink as the working copy sees it (strokes less averaged with paper than on the small
     # copy); the box reaches its faint edges, as MNIST's boxes do.
-    gain = max(_quantile(region_smooth, 0.98), detection.threshold - detection.level)
+    gain = max(quantile(region_smooth, 0.98), detection.threshold - detection.level)
     inked = region_smooth > gain * EDGE
     fine, _ = _digit_bounds(inked)
     bounds = (cx0 + fine[0], cy0 + fine[1], cx0 + fine[2], cy0 + fine[3])
@@ -413,7 +415,7 @@ def _refine(
     centre = (cx0 + cx + 0.5, cy0 + cy + 0.5)
     # The level to draw the answer's ink with: a median of the pixels themselves, which noise
     # clipped at black or white does not bias (means, and so everything smoothed, it does).
-    ink_level = _quantile(ink[cy0:cy1, cx0:cx1][region_smooth > gain * 0.75], 0.5)
+    ink_level = quantile(ink[cy0:cy1, cx0:cx1][region_smooth > gain * 0.75], 0.5)
     return _Found(
         bounds=bounds,
         centre=centre,
@@ -450,10 +452,10 @@ def _paper_level(ink: Pixels, bounds: tuple[float, float, float, float], fallbac
     outside = np.concatenate(
         [sample[:y0].ravel(), sample[y1:].ravel(), sample[y0:y1, :x0].ravel(), sample[y0:y1, x1:].ravel()]
     )
-    return _quantile(outside, 0.5) if outside.size else fallback
+    return quantile(outside, 0.5) if outside.size else fallback
 
 
-def _quantile(values: Pixels, q: float) -> float:
+def quantile(values: Pixels, q: float) -> float:
     """The value at rank ``q`` of ``values`` (nearest rank).
 
     One partition: ``np.median`` and ``np.percentile`` cost several times more in their Python

@@ -18,6 +18,7 @@ from PIL import Image, ImageChops, ImageFile, PngImagePlugin
 
 from app.framing import (
     CROP_SIDE,
+    MAX_DIGITS,
     MIN_CONTRAST,
     SIDE,
     WORKING_SIDE,
@@ -26,6 +27,7 @@ from app.framing import (
     TooManyDigits,
     frame_digit,
     frame_digits,
+    quantile,
     render_on_page,
 )
 
@@ -181,7 +183,7 @@ def _keep(fit: Fit) -> int:
     return SIDE * 4 if fit is Fit.STRETCH else WORKING_SIDE
 
 
-def prepare(image: Image.Image, invert: Invert, fit: Fit = Fit.STRETCH, max_digits: int = 64) -> Prepared:
+def prepare(image: Image.Image, invert: Invert, fit: Fit = Fit.STRETCH, max_digits: int = MAX_DIGITS) -> Prepared:
     """Decode an opened upload into the model's 28x28 input (one per digit with ``Fit.DIGITS``).
 
     The image is closed on the way: its full-size pixels are released once a working copy is made.
@@ -245,7 +247,7 @@ def _stretched(pixels: Pixels, invert: Invert, size: tuple[int, int], fmt: str) 
     # paper goes to 0 and the averaged strokes to 1, and the answer is drawn back at the page's
     # levels. Only where strokes stand out: a flat image (noise, a photo) is left as it is.
     if size != (SIDE, SIDE):
-        zero, one = _quantile(resized, 0.5), _quantile(resized, 0.98)
+        zero, one = quantile(resized, 0.5), quantile(resized, 0.98)
         if one - zero >= _STROKE_CONTRAST:
             resized = (resized - zero) / (one - zero)
             levels = _page_levels(1.0 - pixels if inverted else pixels)
@@ -263,23 +265,19 @@ _STROKE_CONTRAST = 0.25  # strokes this far above the paper, on the 28x28 copy, 
 
 def _page_levels(pixels: Pixels) -> tuple[float, float]:
     """The paper's and the ink's levels (ink space) of a working copy of the upload."""
-    paper = _quantile(pixels, _PAPER_RANK)
-    top = _quantile(pixels, 0.99)
+    paper = quantile(pixels, _PAPER_RANK)
+    top = quantile(pixels, 0.99)
     strokes = pixels[pixels > (paper + top) / 2]
     # The upper quartile: the strokes' edges, half paper, pull a median of them towards the paper.
-    ink = _quantile(strokes, 0.75) if strokes.size else top
+    ink = quantile(strokes, 0.75) if strokes.size else top
     paper = 0.0 if paper < _HAZE else paper
     ink = 1.0 if ink > 1 - _HAZE else ink
     return (paper, ink) if ink - paper >= MIN_CONTRAST else (0.0, 1.0)
 
 
-def _quantile(values: Pixels, q: float) -> float:
-    flat = values.ravel()
-    rank = round(q * (flat.size - 1))
-    return float(np.partition(flat, rank)[rank])
-
-
-def decode(data: bytes, invert: Invert, max_pixels: int, fit: Fit = Fit.STRETCH, max_digits: int = 64) -> Prepared:
+def decode(
+    data: bytes, invert: Invert, max_pixels: int, fit: Fit = Fit.STRETCH, max_digits: int = MAX_DIGITS
+) -> Prepared:
     """``open_image`` then ``prepare``: bytes to the model's input in one call."""
     return prepare(open_image(data, max_pixels), invert, fit, max_digits)
 

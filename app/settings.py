@@ -9,6 +9,7 @@ from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.engines import EngineName, Precision
+from app.framing import MAX_DIGITS
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "model" / "artifacts" / "denoiser"
 
@@ -69,7 +70,7 @@ class Settings(BaseSettings):
         "503 + Retry-After.",
     )
     max_digits: int = Field(
-        32, gt=0, description="Digits that `fit=digits` may find on one upload; past it 422 too_many_digits."
+        MAX_DIGITS, gt=0, description="Digits that `fit=digits` may find on one upload; past it 422 too_many_digits."
     )
     inference_engine: EngineName = Field(
         EngineName.OPENVINO,

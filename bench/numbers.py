@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from app.framing import WORKING_SIDE, frame_digits
+from app.framing import MAX_DIGITS, WORKING_SIDE, frame_digits
 from app.imaging import Fit, ImageError, Invert, decode
 from app.inference import Model, load_model
 from app.settings import DEFAULT_MODEL_DIR
@@ -42,7 +42,6 @@ CONDITIONS = (  # (name, noise sigma, JPEG quality or None for PNG)
     ("sigma 0.3, JPEG q85", 0.3, 85),
 )
 SCAN_CONDITIONS = (("sigma 0.2, JPEG q85", 0.2, 85), ("sigma 0.3, JPEG q85", 0.3, 85))
-MAX_DIGITS = 64
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-from app.framing import WORKING_SIDE, frame_digit
+from app.framing import MAX_DIGITS, WORKING_SIDE, frame_digit
 from app.imaging import Fit, ImageError, Invert, Prepared, decode, encode_png
 from app.inference import Model, load_model
 from app.settings import DEFAULT_MODEL_DIR
@@ -96,7 +96,7 @@ def iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
 
 
 def answer(
-    model: Model, uploads: list[bytes], fit: Fit, original_size: bool, max_digits: int = 64
+    model: Model, uploads: list[bytes], fit: Fit, original_size: bool, max_digits: int = MAX_DIGITS
 ) -> Iterator[tuple[Prepared, Floats]]:
     """The service's answer to each upload (as the route computes it), decoded back to floats."""
     for start in range(0, len(uploads), 256):
