@@ -152,9 +152,18 @@ DENOISE_OK: Responses = {
                 "schema": {"type": "boolean"},
             },
             "X-Digit-Box": {
-                "description": "With `fit=digit`: the digit's box found on the upload, `x,y,width,height` in "
-                "upload pixels (EXIF orientation applied)",
+                "description": "With `fit=digit` (or `digits` finding one digit): the digit's box found on the "
+                "upload, `x,y,width,height` in upload pixels (EXIF orientation applied)",
                 "schema": {"type": "string", "example": "112,64,58,90"},
+            },
+            "X-Digit-Count": {
+                "description": "When digits were framed (`fit=digit`, `digits`, `auto`): how many",
+                "schema": {"type": "integer", "example": 3},
+            },
+            "X-Digit-Boxes": {
+                "description": "When digits were framed: each digit's box, `;`-separated, in reading order "
+                "(lines top to bottom, each left to right)",
+                "schema": {"type": "string", "example": "40,52,31,70;83,50,44,72;140,49,40,71"},
             },
         },
         # The bytes first: generators that type one answer per operation take the first media type
