@@ -22,6 +22,7 @@ from PIL import Image
 from scipy import ndimage
 
 Pixels = npt.NDArray[np.float32]
+Bounds = tuple[float, float, float, float]  # x0, y0, x1, y1
 
 SIDE = 28  # the model's frame
 DIGIT_SIDE = 20  # the longer side of the digit's box in that frame, as in MNIST
@@ -52,6 +53,8 @@ WIDE = 1.05  # a group wider than this many times its line's height holds touchi
 # its usual column: two digits that touch (one digit's strokes are not that thin across).
 TOUCH_WIDTH = 0.7
 TOUCH = 0.2
+# Blobs join at their sides, not corners (SciPy's default, built once: label() rebuilds it each call).
+_CROSS = ndimage.generate_binary_structure(2, 1)
 
 
 class NoDigitFound(Exception):
@@ -159,7 +162,7 @@ def frame_digits(ink: Pixels, page_size: tuple[int, int], max_digits: int) -> li
         return [frame_digit(ink, page_size)]
     if len(boxes) > max_digits:
         raise TooManyDigits(f"{len(boxes)} digits found on the image, the limit is {max_digits}")
-    found = [_refine(ink, detection, box, others=tuple(b for b in boxes if b is not box)) for box in boxes]
+    found = [_refine(ink, detection, box, others=_near(box, boxes, margin=2.0), number=True) for box in boxes]
     # One paper for the page: the median outside every digit's box.
     union = (
         min(f.bounds[0] for f in found),
@@ -169,10 +172,19 @@ def frame_digits(ink: Pixels, page_size: tuple[int, int], max_digits: int) -> li
     )
     paper = _paper_level(ink, union, fallback=detection.level)
     framed = []
-    for index, digit in enumerate(found):
-        others = tuple(f.bounds for j, f in enumerate(found) if j != index)
+    bounds = [f.bounds for f in found]
+    for digit in found:
+        # A frame reaches past its digit's box (a 20 px box in 28 px): 0.4 of its side each way.
+        reach = 0.4 * max(digit.bounds[2] - digit.bounds[0], digit.bounds[3] - digit.bounds[1]) + 1
+        others = _near(digit.bounds, bounds, margin=reach)
         framed.append(_frame(ink, _clean_levels(replace(digit, paper=paper)), page_size, others))
     return framed
+
+
+def _near(box: Bounds, boxes: Sequence[Bounds], margin: float) -> tuple[Bounds, ...]:
+    """The boxes other than ``box`` that come within ``margin`` of it: the only ones its work can meet."""
+    x0, y0, x1, y1 = box[0] - margin, box[1] - margin, box[2] + margin, box[3] + margin
+    return tuple(b for b in boxes if b is not box and b[0] < x1 and b[2] > x0 and b[1] < y1 and b[3] > y0)
 
 
 def _frame(
@@ -376,16 +388,18 @@ def _refine(
     detection: _Detection,
     coarse: tuple[float, float, float, float],
     others: tuple[tuple[float, float, float, float], ...],
+    number: bool = False,
 ) -> _Found:
     """The digit in ``coarse`` (small pixels) measured on the working copy: its tight box, centre
-    and levels. ``others``: other digits' coarse boxes, left out where they reach into this one's."""
+    and levels. ``others``: other digits' coarse boxes, left out where they reach into this one's;
+    ``number``: one digit of several (``frame_digits``)."""
     height, width = ink.shape
     reduce, base = detection.reduce, detection.base
     # Refine on the working copy, inside the coarse box grown by two small pixels.
     margin = 2 * reduce
     cx0, cy0 = max(0, math.floor(coarse[0] * reduce - margin)), max(0, math.floor(coarse[1] * reduce - margin))
     cx1, cy1 = min(width, math.ceil(coarse[2] * reduce + margin)), min(height, math.ceil(coarse[3] * reduce + margin))
-    if reduce == 1.0 and others:
+    if reduce == 1.0 and number:
         # The detection looked at the working copy itself: its smoothing serves (a number's digits
         # would each smooth their region again).
         region_smooth = detection.smooth[cy0:cy1, cx0:cx1].copy()
@@ -506,7 +520,7 @@ def _paper_under(small: Pixels) -> _PaperUnder:
 
 def _digit_bounds(mask: npt.NDArray[np.bool_]) -> tuple[tuple[float, float, float, float], int]:
     """Bounds (x0, y0, x1, y1) of the largest blob in ``mask`` and of the blobs near it; its size."""
-    labels, count = ndimage.label(mask)
+    labels, count = ndimage.label(mask, _CROSS)
     if count == 0:
         return (0.0, 0.0, float(mask.shape[1]), float(mask.shape[0])), 0
     sizes = np.bincount(labels.ravel())[1:]
@@ -525,13 +539,10 @@ def _digit_bounds(mask: npt.NDArray[np.bool_]) -> tuple[tuple[float, float, floa
     return (float(x0), float(y0), float(x1), float(y1)), int(sizes[largest])
 
 
-Bounds = tuple[float, float, float, float]  # x0, y0, x1, y1
-
-
 def _digit_boxes(detection: _Detection) -> list[Bounds]:
     """The digits' boxes on the detection's copy, in reading order: its ink blobs grouped into
     digits, and a group as wide as several digits cut where the ink is thinnest."""
-    labels, count = ndimage.label(detection.mask)
+    labels, count = ndimage.label(detection.mask, _CROSS)
     if count == 0:
         return []
     sizes = np.bincount(labels.ravel())[1:]
