@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -30,27 +29,30 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
 from model.data import TRAINING_SEED, VALIDATION_FRACTION, FloatImages, load_mnist_or_report, split_validation
-from model.shifts import SUITE, augment, corrupt, run_condition
+from model.fonts import Design, describe, random_font, split_designs
+from model.shifts import SUITE, augment, corrupt, random_shape, run_condition
 
 if TYPE_CHECKING:
     import keras
 
 Rng = np.random.Generator
+Family = Callable[[int, Rng], FloatImages]
 SIDE = 28
 SCORER_FILE = "scorer.weights.h5"
 # The flag's target: at most this share of digits flagged, on the validation split.
 DIGITS_FLAGGED = 0.01
 
-# Glyphs that are digits in most fonts (O, o, I, l, |) are left out of the letters family.
-CHARACTERS = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz+-=?!#%&@$*/<>()[]{}~^"
-_FONTS = {
-    "train": ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSerif.ttf", "DejaVuSerif-Italic.ttf", "cmr10.ttf"),
-    "validation": ("DejaVuSansMono.ttf", "cmss10.ttf"),
-    "test": ("STIXGeneral.ttf", "DejaVuSans-Oblique.ttf", "cmtt10.ttf", "DejaVuSerif-Bold.ttf"),
-}
+# Glyphs that are digits in most fonts (O, o, I, l, |) are left out of the letters family, and so
+# are the single strokes that anyone would read as a 1 (/ ( ) [ ] !).
+CHARACTERS = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz+-=?#%&@$*<>{}~^"
+DIGIT_CHARACTERS = "0123456789"
+LETTERS = "letters and symbols"
+TYPESET_DIGITS = "digit: typeset in the split's fonts"
+# Printed digits among the training positives: users photograph printed numbers too.
+PRINTED_SHARE = 0.25
 _PHOTOS = {
     "train": ("astronaut", "coffee", "chelsea", "rocket", "brick", "grass"),
     "validation": ("horse", "clock"),
@@ -81,35 +83,53 @@ def _frame(canvas: np.ndarray) -> np.ndarray:
     return out
 
 
-@cache
-def _font(name: str, size: int) -> ImageFont.FreeTypeFont:
-    import matplotlib  # its bundled fonts: the same on every machine, no system font needed
+def _typeset(text: str, fonts: tuple[Design, ...], rng: Rng) -> np.ndarray:
+    """``text`` in a random design of ``fonts`` as people print and write it, MNIST-framed.
 
-    return ImageFont.truetype(os.path.join(matplotlib.get_data_path(), "fonts", "ttf", name), size)
+    Any weight or style of the design, stroke thickened, turned, and half the time one of the
+    shape shifts the digits train with (thinned, thickened, warped like a hand's stroke...), so
+    that how a glyph was drawn says nothing about whether it is a digit.
+    """
+    _, face = random_font(fonts, rng, int(rng.integers(28, 45)))
+    canvas = Image.new("L", (40 + 30 * len(text), 80), 0)
+    centre = (canvas.width / 2, 40)
+    ImageDraw.Draw(canvas).text(
+        centre, text, fill=255, font=face, anchor="mm", stroke_width=int(rng.integers(0, 3)), stroke_fill=255
+    )
+    # One affine map about the centre: turned by up to 15 degrees, slanted by up to 0.3.
+    angle, slant = math.radians(float(rng.uniform(-15, 15))), float(rng.uniform(-0.3, 0.3))
+    a, b = math.cos(angle), math.sin(angle) + slant
+    d, e = -math.sin(angle), math.cos(angle)
+    cx, cy = centre
+    canvas = canvas.transform(
+        canvas.size, Image.Transform.AFFINE, (a, b, cx - a * cx - b * cy, d, e, cy - d * cx - e * cy),
+        Image.Resampling.BILINEAR,
+    )  # fmt: skip
+    framed = _frame(np.asarray(canvas, np.float32) / 255)
+    return np.clip(random_shape(framed, rng), 0, 1) if rng.random() < 0.5 else framed
 
 
-def letters(n: int, rng: Rng, split: str) -> FloatImages:
-    """Letters and symbols in the split's fonts, stroke and slant jittered, MNIST-framed."""
-    out = np.zeros((n, SIDE, SIDE), np.float32)
-    for i in range(n):
-        canvas = Image.new("L", (96, 96), 0)
-        font = _font(str(rng.choice(_FONTS[split])), 64)
-        ImageDraw.Draw(canvas).text(
-            (48, 48), str(rng.choice(list(CHARACTERS))), fill=255, font=font, anchor="mm",
-            stroke_width=int(rng.integers(0, 3)), stroke_fill=255,
-        )  # fmt: skip
-        canvas = canvas.rotate(float(rng.uniform(-15, 15)), resample=Image.Resampling.BILINEAR)
-        out[i] = _frame(np.asarray(canvas, np.float32) / 255)
-    return out
+def letters(fonts: tuple[Design, ...]) -> Family:
+    """Letters and symbols typeset in ``fonts``."""
+
+    def make(n: int, rng: Rng) -> FloatImages:
+        return np.stack([_typeset(str(rng.choice(list(CHARACTERS))), fonts, rng) for _ in range(n)])
+
+    return make
 
 
-def blanks(n: int, rng: Rng, split: str) -> FloatImages:
+def printed_digits(n: int, fonts: tuple[Design, ...], rng: Rng) -> FloatImages:
+    """Digits typeset in ``fonts`` exactly as ``letters`` typesets its glyphs: positives."""
+    return np.stack([_typeset(str(rng.integers(10)), fonts, rng) for _ in range(n)])
+
+
+def blanks(n: int, rng: Rng) -> FloatImages:
     """Uniform images at any level, black and white included."""
     levels = np.where(rng.random(n) < 0.5, rng.choice([0.0, 1.0], n), rng.random(n))
     return np.broadcast_to(levels[:, None, None], (n, SIDE, SIDE)).astype(np.float32)
 
 
-def gradients(n: int, rng: Rng, split: str) -> FloatImages:
+def gradients(n: int, rng: Rng) -> FloatImages:
     rows, cols = np.indices((SIDE, SIDE)) / (SIDE - 1)
     angle = rng.uniform(0, 2 * math.pi, n)[:, None, None]
     ramp = np.cos(angle) * cols + np.sin(angle) * rows
@@ -119,7 +139,7 @@ def gradients(n: int, rng: Rng, split: str) -> FloatImages:
     return images
 
 
-def shapes(n: int, rng: Rng, split: str) -> FloatImages:
+def shapes(n: int, rng: Rng) -> FloatImages:
     """Filled or outlined rectangles, triangles, stars and crosses; filled discs (a ring is a 0)."""
     out = np.zeros((n, SIDE, SIDE), np.float32)
     for i in range(n):
@@ -150,7 +170,7 @@ def shapes(n: int, rng: Rng, split: str) -> FloatImages:
     return out
 
 
-def textures(n: int, rng: Rng, split: str) -> FloatImages:
+def textures(n: int, rng: Rng) -> FloatImages:
     """Gratings, checkerboards and smooth random blobs, filling the frame."""
     from scipy import ndimage
 
@@ -171,20 +191,62 @@ def textures(n: int, rng: Rng, split: str) -> FloatImages:
     return out
 
 
-def noise_only(n: int, rng: Rng, split: str) -> FloatImages:
+def noise_only(n: int, rng: Rng) -> FloatImages:
     """Nothing but noise, at any level."""
     return np.clip(rng.random((n, 1, 1)) * rng.random((n, SIDE, SIDE)) * 2, 0, 1).astype(np.float32)
 
 
-def several_digits(digits: FloatImages) -> Callable[[int, Rng, str], FloatImages]:
-    """Two or three of ``digits`` side by side, the row MNIST-framed: a number, not a digit."""
+def several_digits(digits: FloatImages, fonts: tuple[Design, ...]) -> Family:
+    """Two or three digits side by side, the row MNIST-framed: a number, not a digit.
 
-    def make(n: int, rng: Rng, split: str) -> FloatImages:
+    Half handwritten (``digits``, gaps of -2 to 6 px, each at its own height), half typeset.
+    """
+
+    def handwritten(rng: Rng) -> np.ndarray:
+        picked = digits[rng.integers(0, len(digits), int(rng.integers(2, 4))), ..., 0]
+        columns = [np.roll(d[:, 4:24], int(rng.integers(-3, 4)), axis=0) for d in picked]
+        row = columns[0]
+        for column in columns[1:]:
+            gap = int(rng.integers(-2, 7))
+            if gap < 0:  # touching: the two overlap by -gap columns
+                overlap = np.maximum(row[:, gap:], column[:, :-gap])
+                row = np.concatenate([row[:, :gap], overlap, column[:, -gap:]], axis=1)
+            else:
+                row = np.concatenate([row, np.zeros((SIDE, gap), np.float32), column], axis=1)
+        return _frame(row)
+
+    def make(n: int, rng: Rng) -> FloatImages:
         out = np.zeros((n, SIDE, SIDE), np.float32)
         for i in range(n):
-            count = int(rng.integers(2, 4))
-            picked = digits[rng.integers(0, len(digits), count), ..., 0]
-            out[i] = _frame(np.concatenate(list(picked[:, :, 4:24]), axis=1))
+            if rng.random() < 0.5:
+                out[i] = handwritten(rng)
+            else:
+                out[i] = _typeset("".join(map(str, rng.integers(0, 10, int(rng.integers(2, 4))))), fonts, rng)
+        return out
+
+    return make
+
+
+def cut_digits(digits: FloatImages) -> Family:
+    """A digit the frame cuts: 30 to 60 % of its ink beyond one edge, as a careless crop leaves it."""
+
+    def make(n: int, rng: Rng) -> FloatImages:
+        out = np.zeros((n, SIDE, SIDE), np.float32)
+        for i in range(n):
+            digit = digits[int(rng.integers(len(digits))), ..., 0]
+            axis, sign = int(rng.integers(2)), int(rng.choice([-1, 1]))
+            profile = digit.sum(axis=1 - axis)
+            kept = np.cumsum(profile[::-1] if sign > 0 else profile) / max(float(profile.sum()), 1e-6)
+            # Shifting by ``s`` towards ``sign`` loses the ink in the last ``s`` rows or columns.
+            lost = float(rng.uniform(0.3, 0.6))
+            shift = int(np.searchsorted(kept, lost)) + 1
+            moved = np.roll(digit, sign * shift, axis=axis)
+            edge = slice(0, shift) if sign > 0 else slice(SIDE - shift, SIDE)
+            if axis == 0:
+                moved[edge, :] = 0
+            else:
+                moved[:, edge] = 0
+            out[i] = moved
         return out
 
     return make
@@ -200,32 +262,34 @@ def _photo(name: str) -> np.ndarray:
     return image / max(1.0, float(image.max()))
 
 
-def photo_crops(n: int, rng: Rng, split: str) -> FloatImages:
-    """Crops of natural photographs, 28 to 160 px square, scaled to 28x28."""
-    out = np.zeros((n, SIDE, SIDE), np.float32)
-    for i in range(n):
-        photo = _photo(str(rng.choice(_PHOTOS[split])))
-        side = int(rng.integers(SIDE, min(161, *photo.shape)))
-        y, x = rng.integers(0, photo.shape[0] - side + 1), rng.integers(0, photo.shape[1] - side + 1)
-        crop = Image.fromarray(photo[y : y + side, x : x + side], "F").resize((SIDE, SIDE), Image.Resampling.BOX)
-        out[i] = np.clip(np.asarray(crop), 0, 1)
-    return out
+def photo_crops(split: str) -> Family:
+    """Crops of the split's natural photographs, 28 to 160 px square, scaled to 28x28."""
+
+    def make(n: int, rng: Rng) -> FloatImages:
+        out = np.zeros((n, SIDE, SIDE), np.float32)
+        for i in range(n):
+            photo = _photo(str(rng.choice(_PHOTOS[split])))
+            side = int(rng.integers(SIDE, min(161, *photo.shape)))
+            y, x = rng.integers(0, photo.shape[0] - side + 1), rng.integers(0, photo.shape[1] - side + 1)
+            crop = Image.fromarray(photo[y : y + side, x : x + side], "F").resize((SIDE, SIDE), Image.Resampling.BOX)
+            out[i] = np.clip(np.asarray(crop), 0, 1)
+        return out
+
+    return make
 
 
-Family = Callable[[int, Rng, str], FloatImages]
-
-
-def families(digits: FloatImages) -> dict[str, Family]:
-    """Every negative family; ``digits`` (of the split) for the several-digits family."""
+def families(digits: FloatImages, split: str, fonts: tuple[Design, ...]) -> dict[str, Family]:
+    """Every negative family, drawing from one split: its ``digits``, photographs and ``fonts``."""
     return {
-        "letters and symbols": letters,
+        LETTERS: letters(fonts),
         "blank and uniform": blanks,
         "gradients": gradients,
         "shapes": shapes,
         "textures": textures,
         "noise only": noise_only,
-        "several digits": several_digits(digits),
-        "photo crops": photo_crops,
+        "several digits": several_digits(digits, fonts),
+        "cut digits": cut_digits(digits),
+        "photo crops": photo_crops(split),
     }
 
 
@@ -234,57 +298,102 @@ def families(digits: FloatImages) -> dict[str, Family]:
 
 @dataclass(frozen=True)
 class Labelled:
-    """Model inputs (noisy, 28x28), 1 for a digit, and the group each came from."""
+    """Model inputs (noisy, 28x28), 1 for a digit, the group each came from and its font design ("" if none)."""
 
     images: FloatImages
     labels: np.ndarray
     groups: np.ndarray
+    designs: np.ndarray
 
 
 def _noisy_negatives(clean: FloatImages, rng: Rng) -> FloatImages:
-    """Negatives as they would reach the model: half of them inverted, all of them noisy."""
+    """Negatives as they would reach the model: a quarter of them inverted, all of them noisy."""
     flip = rng.random(len(clean)) < 0.25
     clean = np.where(flip[:, None, None], 1.0 - clean, clean)[..., np.newaxis].astype(np.float32)
     return corrupt(clean, rng)
 
 
-def evaluation_set(digits: FloatImages, split: str, per_group: int, seed: int) -> Labelled:
-    """Digits under every suite condition, and every negative family, ``per_group`` of each."""
+def _typeset_by_design(
+    typeset: Callable[[tuple[Design, ...]], Family], n: int, fonts: tuple[Design, ...], rng: Rng
+) -> tuple[FloatImages, list[str]]:
+    """``n`` typeset images, the designs taking turns, so each is measured alone too."""
+    designs = [fonts[i % len(fonts)] for i in range(n)]
+    images = np.stack([typeset((design,))(1, rng)[0] for design in designs])
+    return images, [design.name for design in designs]
+
+
+def evaluation_set(
+    digits: FloatImages, split: str, per_group: int, seed: int, fonts: tuple[Design, ...] | None = None
+) -> Labelled:
+    """Digits under every suite condition and typeset in the split's fonts, and every negative family,
+    ``per_group`` of each. ``fonts``: the split's designs unless given."""
+    fonts = split_designs(split) if fonts is None else fonts
     rng = np.random.default_rng([seed, len(split)])
-    images, labels, groups = [], [], []
+    images, labels, groups, designs = [], [], [], []
     for condition in SUITE:
         picked = digits[rng.choice(len(digits), per_group, replace=len(digits) < per_group)]
         _, corrupted = run_condition(condition, picked, seed)
         images.append(corrupted)
-        labels.append(np.ones(per_group))
         groups += [f"digit: {condition.name}"] * per_group
-    for name, family in families(digits).items():
-        images.append(_noisy_negatives(family(per_group, rng, split), rng))
+        designs += [""] * per_group
+    typeset, names = _typeset_by_design(lambda f: lambda n, r: printed_digits(n, f, r), per_group, fonts, rng)
+    images.append(corrupt(typeset[..., np.newaxis], rng))
+    groups += [TYPESET_DIGITS] * per_group
+    designs += names
+    labels = [np.ones(len(groups))]
+    for name, family in families(digits, split, fonts).items():
+        if name == LETTERS:
+            clean, names = _typeset_by_design(letters, per_group, fonts, rng)
+        else:
+            clean, names = family(per_group, rng), [""] * per_group
+        images.append(_noisy_negatives(clean, rng))
         labels.append(np.zeros(per_group))
         groups += [name] * per_group
-    return Labelled(np.concatenate(images).astype(np.float32), np.concatenate(labels), np.array(groups))
+        designs += names
+    return Labelled(
+        np.concatenate(images).astype(np.float32), np.concatenate(labels), np.array(groups), np.array(designs)
+    )
+
+
+# Negatives per batch by family: letters (the hardest) most, the simple families least.
+FAMILY_WEIGHTS = {
+    LETTERS: 0.3,
+    "several digits": 0.15,
+    "cut digits": 0.1,
+    "shapes": 0.1,
+    "photo crops": 0.1,
+    "textures": 0.075,
+    "blank and uniform": 0.05,
+    "gradients": 0.05,
+    "noise only": 0.075,
+}
 
 
 class TrainingBatches:
-    """Half digits (augmented as the denoiser's training is), half negatives, fresh every batch."""
+    """Half digits (MNIST augmented as the denoiser's training is, and typeset), half negatives,
+    fresh every batch, from the training split's fonts and photographs."""
 
     def __init__(self, digits: FloatImages, batch_size: int, batches: int, seed: int) -> None:
         self.digits, self.batch_size, self.batches, self.seed = digits, batch_size, batches, seed
-        self.families = families(digits)
+        self.fonts = split_designs("train")
+        self.families = families(digits, "train", self.fonts)
+        self.weights = np.array([FAMILY_WEIGHTS[name] for name in self.families])
 
     def batch(self, epoch: int, index: int) -> tuple[FloatImages, np.ndarray]:
         rng = np.random.default_rng([self.seed, epoch, index])
         half = self.batch_size // 2
-        _, positives = augment(self.digits[rng.integers(0, len(self.digits), half)], rng)
-        kinds = rng.integers(0, len(self.families), half)
+        printed = int(rng.binomial(half, PRINTED_SHARE))
+        _, handwritten = augment(self.digits[rng.integers(0, len(self.digits), half - printed)], rng)
+        typeset = corrupt(printed_digits(printed, self.fonts, rng)[..., np.newaxis], rng)
+        kinds = rng.choice(len(self.families), half, p=self.weights / self.weights.sum())
         negatives = np.concatenate(
             [
-                family(int((kinds == k).sum()), rng, "train")
+                family(int((kinds == k).sum()), rng)
                 for k, family in enumerate(self.families.values())
                 if (kinds == k).any()
             ]
         )
-        x = np.concatenate([positives, _noisy_negatives(negatives, rng)])
+        x = np.concatenate([handwritten, typeset, _noisy_negatives(negatives, rng)])
         y = np.concatenate([np.ones(half), np.zeros(len(negatives))]).astype(np.float32)
         return x, y
 
@@ -343,6 +452,13 @@ def report(scores: np.ndarray, data: Labelled, threshold: float) -> dict[str, An
         "digits_flagged": round(float(flagged[digits].mean()), 4),
         "non_digits_flagged": round(float(flagged[~digits].mean()), 4),
         "flagged_by_group": per_group,
+        "flagged_by_design": {
+            str(group): {
+                str(design): round(float(flagged[(data.groups == group) & (data.designs == design)].mean()), 4)
+                for design in sorted(set(data.designs[data.groups == group]))
+            }
+            for group in dict.fromkeys(data.groups[data.designs != ""])
+        },
         "images": {"digits": int(digits.sum()), "non_digits": int((~digits).sum())},
     }
 
@@ -387,6 +503,7 @@ def main(argv: list[str] | None = None) -> int:
         "batches_per_epoch": args.batches,
         "seed": args.seed,
         "per_group": args.per_group,
+        "fonts": describe(),
         "threshold": threshold,
         "validation": report(scores, validation, threshold),
     }

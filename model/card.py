@@ -197,6 +197,32 @@ def _anomaly_lines(anomaly: Anomaly | None) -> list[str]:
         lines.append(f"| {split} | {rep['roc_auc']} | {rep['digits_flagged']:.1%} | {rep['non_digits_flagged']:.1%} |")
     lines += ["", "Flagged on the test evaluation, by group:", "", "| group | flagged |", "|---|---|"]
     lines += [f"| {group} | {share:.1%} |" for group, share in anomaly.test["flagged_by_group"].items()]
+    extra = anomaly.model_dump()
+    fonts = extra.get("fonts")
+    if fonts:
+        lines += ["", "Font designs by split (model/fonts.py; a design is never in two splits):", ""]
+        lines += [f"- {split} ({len(names)}): {', '.join(names)}" for split, names in fonts.items()]
+    for group, rates in anomaly.test.get("flagged_by_design", {}).items():
+        lines += ["", f"{group}, flagged by test design:", "", "| design | flagged |", "|---|---|"]
+        lines += [f"| {design} | {share:.1%} |" for design, share in rates.items()]
+    tradeoff = extra.get("tradeoff")
+    if tradeoff:
+        groups = [g for g in tradeoff[0]["flagged_by_group"] if not g.startswith("digit: ")]
+        lines += [
+            "",
+            "Trade-off: other thresholds, each set to flag a share of the validation digits, measured on the test set:",
+            "",
+            "| validation digits flagged | threshold | test digits flagged | non-digits flagged | "
+            + " | ".join(groups)
+            + " |",
+            "|---" * (4 + len(groups)) + "|",
+        ]
+        for row in tradeoff:
+            by_group = " | ".join(f"{row['flagged_by_group'][g]:.1%}" for g in groups)
+            lines.append(
+                f"| {row['validation_digits_flagged']:.1%} | {row['threshold']:.4f} | {row['digits_flagged']:.1%} "
+                f"| {row['non_digits_flagged']:.1%} | {by_group} |"
+            )
     return lines
 
 

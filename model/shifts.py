@@ -217,7 +217,7 @@ def augment(clean: FloatImages, rng: Rng, shape_share: float = 0.5) -> tuple[Flo
     """
     targets = clean.copy()
     for i in np.flatnonzero(rng.random(len(clean)) < shape_share):
-        targets[i, ..., 0] = _random_shape(clean[i, ..., 0], rng)
+        targets[i, ..., 0] = random_shape(clean[i, ..., 0], rng)
     targets = np.clip(targets, 0.0, 1.0)
     return targets, corrupt(targets, rng)
 
@@ -232,7 +232,8 @@ def corrupt(images: FloatImages, rng: Rng) -> FloatImages:
     return corrupted
 
 
-def _random_shape(digit: np.ndarray, rng: Rng) -> np.ndarray:
+def random_shape(digit: np.ndarray, rng: Rng) -> np.ndarray:
+    """One shape shift at random from the training ranges (stroke, size and place, angle, slant, resolution, warp)."""
     choice = int(rng.integers(6))
     if choice == 0:
         return stroke(digit, int(rng.choice([-1, 1])))

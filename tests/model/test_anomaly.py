@@ -5,7 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model.anomaly import TrainingBatches, calibrate, evaluation_set, families, report, roc_auc
+from model.anomaly import (
+    LETTERS,
+    TYPESET_DIGITS,
+    TrainingBatches,
+    calibrate,
+    cut_digits,
+    evaluation_set,
+    families,
+    report,
+    roc_auc,
+)
+from model.fonts import split_designs
 from model.shifts import SUITE
 from tests.images import mnist_digits
 
@@ -14,8 +25,8 @@ DIGITS = (mnist_digits()[:60] / 255.0).astype(np.float32)[..., np.newaxis]
 
 @pytest.mark.parametrize("split", ["train", "validation", "test"])
 def test_every_family_draws_images_from_its_split(split: str) -> None:
-    for name, family in families(DIGITS).items():
-        images = family(6, np.random.default_rng(0), split)
+    for name, family in families(DIGITS, split, split_designs(split)).items():
+        images = family(6, np.random.default_rng(0))
         assert images.shape == (6, 28, 28), name
         assert 0.0 <= images.min() <= images.max() <= 1.0, name
 
@@ -23,11 +34,32 @@ def test_every_family_draws_images_from_its_split(split: str) -> None:
 def test_the_evaluation_set_has_every_group_labelled() -> None:
     data = evaluation_set(DIGITS, "test", per_group=4, seed=0)
     groups = list(dict.fromkeys(data.groups))
-    assert len(groups) == len(SUITE) + len(families(DIGITS))
+    assert len(groups) == len(SUITE) + 1 + len(families(DIGITS, "test", split_designs("test")))
     assert data.images.shape == (4 * len(groups), 28, 28, 1)
     digit_groups = {g for g in groups if g.startswith("digit: ")}
+    assert TYPESET_DIGITS in digit_groups
     assert all(data.labels[data.groups == g].all() for g in digit_groups)
     assert not data.labels[~np.isin(data.groups, list(digit_groups))].any()
+
+
+def test_typeset_groups_name_each_glyphs_design_and_only_the_splits() -> None:
+    data = evaluation_set(DIGITS, "validation", per_group=8, seed=0)
+    for group in (LETTERS, TYPESET_DIGITS):
+        used = set(data.designs[data.groups == group])
+        assert used == {d.name for d in split_designs("validation")}
+    assert set(data.designs[~np.isin(data.groups, [LETTERS, TYPESET_DIGITS])]) == {""}
+
+
+def test_cut_digits_lose_a_third_to_three_fifths_of_their_ink() -> None:
+    rng = np.random.default_rng(0)
+    cut = cut_digits(DIGITS)(40, rng)
+    whole = DIGITS[..., 0].sum(axis=(1, 2))
+    kept = cut.sum(axis=(1, 2))
+    # Each cut digit keeps less ink than the largest digit holds and more than nothing.
+    assert (kept > 0).all()
+    assert kept.max() <= 0.75 * whole.max()
+    edge_ink = np.concatenate([cut[:, 0, :], cut[:, -1, :], cut[:, :, 0], cut[:, :, -1]], axis=1).max(axis=1)
+    assert (edge_ink > 0.3).mean() > 0.8  # the cut shows at the frame's edge
 
 
 def test_training_batches_are_half_digits() -> None:
