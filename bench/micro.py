@@ -82,7 +82,32 @@ def _child(engine: str, precision: str, outputs: Path) -> dict[str, Any]:
         result[f"batch_{size}_ms"] = round(ms, 3)
         result[f"batch_{size}_ms_per_image"] = round(ms / size, 3)
     result["rss_after_mb"] = round(_rss_mb(), 1)
+    if engine == "openvino" and model.card is not None and model.card.anomaly is not None:
+        result["scorer_batch_16_ms_per_image"] = round(_scorer_ms_per_image(model.path, precision, noisy[:16]), 4)
     return result
+
+
+def _scorer_ms_per_image(path: Path, precision: str, batch: np.ndarray) -> float:
+    """The digit scorer's own cost: the served graph cut down to its score output, compiled as the
+    engine compiles the whole (one thread), median ms per image over 7 rounds."""
+    import openvino
+
+    from model.card import SCORE_OUTPUT
+
+    core = openvino.Core()
+    network = core.read_model(str(path))
+    score = next(output for output in network.outputs if SCORE_OUTPUT in output.get_names())
+    scorer = openvino.Model([score], network.get_parameters(), "scorer")
+    config = {"INFERENCE_PRECISION_HINT": precision, "NUM_STREAMS": 1, "INFERENCE_NUM_THREADS": 1}
+    request = core.compile_model(scorer, "CPU", config).create_infer_request()
+    rounds = []
+    for _ in range(7):
+        request.infer({0: batch})
+        wall = time.perf_counter()
+        for _ in range(50):
+            request.infer({0: batch})
+        rounds.append((time.perf_counter() - wall) / 50)
+    return statistics.median(rounds) * 1000 / len(batch)
 
 
 def render(result: dict[str, Any]) -> str:
@@ -109,6 +134,13 @@ def render(result: dict[str, Any]) -> str:
         f"- {r['engine']} {r['precision']}: {r['objects']:,} objects, {r['full_gc_ms']:.1f} ms; "
         f"after freeze {r['full_gc_after_freeze_ms']:.2f} ms"
         for r in rows
+    ]
+    scorer_rows = [r for r in rows if "scorer_batch_16_ms_per_image" in r]
+    if scorer_rows:
+        lines += ["", "The digit scorer alone (the served graph cut to its score output, one thread):", ""]
+    lines += [
+        f"- {r['engine']} {r['precision']}: {r['scorer_batch_16_ms_per_image']:.3f} ms per image at batch 16"
+        for r in scorer_rows
     ]
     if result.get("skipped"):
         lines += ["", f"Not measured: {result['skipped']}."]

@@ -256,6 +256,8 @@ def measure(
         "connections": connections,
         "requests": raw["requests"],
         "rps": round(raw["requests"] / seconds, 1),
+        # What a request costs the machine, wrk's share included (it shares the cores): an upper bound.
+        "cpu_ms_per_request": round((os.cpu_count() or 1) * seconds * 1000 / max(raw["requests"], 1), 3),
         "images_per_s": round(raw["requests"] * images / seconds, 1),
         "p50_ms": raw["p50_us"] / 1000,
         "p90_ms": raw["p90_us"] / 1000,

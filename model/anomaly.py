@@ -402,19 +402,23 @@ class TrainingBatches:
 
 
 def build_scorer() -> keras.Model:
-    """A small CNN: P(digit) for a 28x28 model input (about 0.4 M parameters)."""
+    """A small CNN: P(digit) for a 28x28 model input (about 0.11 M parameters, 1.6 M multiply-adds).
+
+    Half the channels of the first scorer (v6's: 0.27 ms per image at batch 16 on OpenVINO here,
+    against the 0.1 ms the flag may cost): a quarter of its work.
+    """
     import keras
     from keras import layers
 
     inputs = keras.Input(shape=(SIDE, SIDE, 1), name="model_input")
-    x = layers.Conv2D(32, 3, activation="relu", padding="same")(inputs)
+    x = layers.Conv2D(16, 3, activation="relu", padding="same")(inputs)
     x = layers.MaxPooling2D(2)(x)
-    x = layers.Conv2D(64, 3, activation="relu", padding="same")(x)
+    x = layers.Conv2D(32, 3, activation="relu", padding="same")(x)
     x = layers.MaxPooling2D(2)(x)
-    x = layers.Conv2D(64, 3, activation="relu", padding="same")(x)
+    x = layers.Conv2D(32, 3, activation="relu", padding="same")(x)
     x = layers.Flatten()(x)  # the whole frame: two digits side by side look unlike one
     x = layers.Dropout(0.3)(x)
-    x = layers.Dense(128, activation="relu")(x)
+    x = layers.Dense(64, activation="relu")(x)
     outputs = layers.Dense(1, activation="sigmoid", name="p_digit")(x)
     return keras.Model(inputs, outputs, name="digit-scorer")
 

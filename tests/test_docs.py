@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -138,3 +139,78 @@ def test_the_readme_quotes_the_latest_numbers_and_pages_runs() -> None:
     ]
     missing = [claim for claim in expected if claim not in quoted]
     assert not missing, f"README's pages paragraph does not quote docs/framing.json: {missing}"
+
+
+# A measured figure in prose: a number with a unit of measure. Targets and limits ("at most 300
+# MB", "<= 2.5 s") are requirements, not measurements; figures under 10 with no decimals ("4 s")
+# are settings or counts more often than measurements, and would match any source by chance.
+_FIGURE = re.compile(
+    r"(?<![\w.,/-])(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+\.\d+|\d{2,})\s?(req/s|ms|MB|MiB|GB|dB|%|images/s|s)(?![\w/])"
+)
+_REQUIREMENT = re.compile(r"(≤|≥|<=|>=|<|>|at most|at least|target|limit|under|over|up to|budget)[\s*]*$")
+_CITATION = re.compile(r"git show ([0-9a-f]{7,40}):([\w./-]+)")
+
+
+def _numbers_in(data: Any, found: set[float]) -> set[float]:
+    if isinstance(data, bool):
+        return found
+    if isinstance(data, int | float):
+        found.add(abs(float(data)))  # prose says "0.06 dB worse", the output -0.06
+    elif isinstance(data, dict):
+        for value in data.values():
+            _numbers_in(value, found)
+    elif isinstance(data, list):
+        for value in data:
+            _numbers_in(value, found)
+    elif isinstance(data, str):
+        found.update(float(n) for n in re.findall(r"\d+(?:\.\d+)?", data.replace(",", "")))
+    return found
+
+
+def _renderings(numbers: set[float]) -> set[str]:
+    """Every way prose writes a source's number: 0-3 decimals, thousands separators, shares as %."""
+    written = set()
+    for number in numbers:
+        for value in (number, 100 * number):
+            for digits in range(4):
+                written.update((f"{value:.{digits}f}", f"{value:,.{digits}f}"))
+    return written
+
+
+def _committed_outputs() -> set[str]:
+    """The numbers of every committed bench output and model card."""
+    numbers: set[float] = set()
+    for path in [*(ROOT / "docs").glob("*.json"), *(ROOT / "model" / "artifacts").rglob("metadata.json")]:
+        _numbers_in(json.loads(path.read_text()), numbers)
+    return _renderings(numbers)
+
+
+def _cited(paragraph: str) -> set[str]:
+    """The numbers of the committed outputs a paragraph cites as ``git show REV:PATH``."""
+    numbers: set[float] = set()
+    for revision, path in _CITATION.findall(paragraph):
+        shown = subprocess.run(
+            ["git", "show", f"{revision}:{path}"], cwd=ROOT, capture_output=True, text=True, check=False
+        )
+        assert shown.returncode == 0, f"cannot read the cited git show {revision}:{path}: {shown.stderr.strip()}"
+        _numbers_in(shown.stdout, numbers)
+    return _renderings(numbers)
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda p: p.name)
+def test_every_measured_figure_is_in_a_committed_output(document: Path) -> None:
+    """Each number with a unit in the prose is in a committed bench output or model card, or in the
+    earlier output the same paragraph cites (``git show REV:PATH``): a stale or invented figure fails."""
+    sources = _committed_outputs()
+    unsourced = []
+    for paragraph in document.read_text().split("\n\n"):
+        cited: set[str] | None = None
+        for match in _FIGURE.finditer(paragraph):
+            if _REQUIREMENT.search(paragraph[max(0, match.start() - 16) : match.start()]):
+                continue
+            if match.group(1) in sources:
+                continue
+            cited = _cited(paragraph) if cited is None else cited
+            if match.group(1) not in cited:
+                unsourced.append(match.group(0))
+    assert not unsourced, f"{document.name} quotes figures found in no committed output: {unsourced}"

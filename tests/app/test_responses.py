@@ -90,7 +90,7 @@ def seed_only(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
-@pytest.mark.parametrize("served", ["v6", "v3"])
+@pytest.mark.parametrize("served", ["latest", "v3"])
 def test_the_flag_follows_the_served_models_rule(
     client: TestClient, make_client: Callable[..., Any], seed_only: Path, digits: npt.NDArray[np.uint8], served: str
 ) -> None:
@@ -110,7 +110,7 @@ def test_the_flag_follows_the_served_models_rule(
         assert answers["checkerboard"].headers["x-anomaly"] == "true"
         assert ("x-anomaly-score" in answers["digit"].headers) == bool(model.get("anomaly"))
 
-    if served == "v6":
+    if served == "latest":
         check(client)
     else:
         with make_client(model_dir=seed_only) as seed:

@@ -171,3 +171,22 @@ def test_the_served_model_meets_its_targets_on_its_card() -> None:
     theirs = {row["condition"]: row["psnr_db"] for row in seed["robustness"]}
     assert set(ours) == set(theirs)
     assert sum(ours.values()) / len(ours) >= sum(theirs.values()) / len(theirs) + 1.5
+
+
+def test_the_served_scorer_meets_issue_24s_targets_on_its_card() -> None:
+    """The flag's targets on the card's test evaluation: font designs never seen in training or when
+    the threshold was chosen; the threshold chosen on validation alone."""
+    anomaly = _card(SERVED)["anomaly"]
+    test, fonts = anomaly["test"], anomaly["fonts"]
+    assert set(fonts["test"]).isdisjoint(fonts["train"] + fonts["validation"])
+    assert set(test["flagged_by_design"]["letters and symbols"]) == set(fonts["test"])
+    by_group = test["flagged_by_group"]
+    assert by_group["letters and symbols"] >= 0.85
+    assert by_group["shapes"] >= 0.90
+    assert by_group["several digits"] >= 0.90
+    plain = [by_group[f"digit: gaussian sigma 0.{tenth}"] for tenth in range(1, 6)]
+    assert max(plain) <= 0.02
+    suite = [by_group[f"digit: {condition.name}"] for condition in SUITE]
+    assert sum(suite) / len(suite) <= 0.05
+    assert test["roc_auc"] >= 0.99
+    assert anomaly["threshold"] == pytest.approx(anomaly["validation"]["threshold"], abs=1e-6)
