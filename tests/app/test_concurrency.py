@@ -132,3 +132,28 @@ async def test_inference_past_its_deadline_gets_503_timeout_and_the_service_goes
         assert late.json()["code"] == "timeout"
         assert late.headers["retry-after"] == "1"
         assert (await client.get("/readyz")).status_code == 200  # a slow call does not make it unready
+
+
+async def test_max_inference_batch_splits_a_large_batch_into_calls_of_at_most_that(
+    digits: npt.NDArray[np.uint8],
+) -> None:
+    """Seven images in one /denoise/batch with MAX_INFERENCE_BATCH=3: calls of 3, 3 and 1."""
+    files = [("files", (f"{i}.png", encode(Image.fromarray(noisy(digits[i])), "PNG"), "image/png")) for i in range(7)]
+    async with started_async(max_inference_batch=3) as client:
+        answer = await client.post("/denoise/batch", files=files)
+        assert answer.status_code == 200, answer.text
+        metrics = (await client.get("/metrics")).text
+    buckets = {
+        line.split('le="')[1].split('"')[0]: float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith("inference_batch_size_bucket")
+    }
+    calls = {
+        line.split(" ")[0]: float(line.split(" ")[1])
+        for line in metrics.splitlines()
+        if line.startswith(("inference_batch_size_count", "inference_batch_size_sum"))
+    }
+    # The startup example made one call of 1; the upload three calls, none over 3.
+    assert calls["inference_batch_size_count"] == 4
+    assert calls["inference_batch_size_sum"] == 1 + 7
+    assert buckets["+Inf"] == buckets[next(le for le in buckets if le != "+Inf" and float(le) >= 3)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -175,3 +176,22 @@ def test_refusals_by_the_limits_carry_the_request_id_and_cors(make_client: Calla
         assert_problem(response, 413, "content_too_large")
         assert response.headers["x-request-id"] == "trace-413"
         assert response.headers["access-control-allow-origin"] == origin
+
+
+@pytest.mark.parametrize(
+    ("sent", "echoed"),
+    [
+        ("trace-1.a:b_C", True),
+        ("x" * 128, True),
+        ("x" * 129, False),  # longer than a log line should carry
+        ("two words", False),
+        ("new\\nline", False),
+        ("", False),
+    ],
+)
+def test_a_request_id_is_echoed_only_when_short_and_plain(client: TestClient, sent: str, echoed: bool) -> None:
+    response = client.get("/healthz", headers={"X-Request-ID": sent})
+    answered = response.headers["x-request-id"]
+    assert (answered == sent) is echoed
+    if not echoed:
+        assert re.fullmatch(r"[0-9a-f]{32}", answered)  # a fresh one: uuid4's hex

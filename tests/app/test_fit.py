@@ -93,13 +93,21 @@ def test_a_page_without_ink_gets_422_no_digit_found(client: TestClient, value: i
     assert "no digit" in problem
 
 
-@pytest.mark.parametrize("orientation", [6, 8, 3])
+@pytest.mark.parametrize("orientation", [2, 3, 4, 5, 6, 7, 8])
 def test_a_photo_rotated_by_its_exif_tag_is_framed_upright(
     client: TestClient, digits: Digits, orientation: int
 ) -> None:
     upright, true_box = page_with_digit(digits[4], size=(240, 320), at=(60, 150), height=90, sigma=0.2)
-    # Stored turned, as a phone stores it, with the tag that says how to turn it back.
-    stored = {6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270, 3: Image.Transpose.ROTATE_180}
+    # Stored turned or mirrored, as a camera stores it, with the tag that says how to turn it back.
+    stored = {
+        2: Image.Transpose.FLIP_LEFT_RIGHT,
+        3: Image.Transpose.ROTATE_180,
+        4: Image.Transpose.FLIP_TOP_BOTTOM,
+        5: Image.Transpose.TRANSPOSE,
+        6: Image.Transpose.ROTATE_90,
+        7: Image.Transpose.TRANSVERSE,
+        8: Image.Transpose.ROTATE_270,
+    }
     image = Image.fromarray(upright).transpose(stored[orientation])
     exif = Image.Exif()
     exif[0x0112] = orientation
