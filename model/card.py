@@ -207,22 +207,30 @@ def _anomaly_lines(anomaly: Anomaly | None) -> list[str]:
         lines += [f"| {design} | {share:.1%} |" for design, share in rates.items()]
     tradeoff = extra.get("tradeoff")
     if tradeoff:
-        groups = [g for g in tradeoff[0]["flagged_by_group"] if not g.startswith("digit: ")]
         lines += [
             "",
             "Trade-off: other thresholds, each set to flag a share of the validation digits, measured on the test set:",
             "",
-            "| validation digits flagged | threshold | test digits flagged | non-digits flagged | "
-            + " | ".join(groups)
-            + " |",
-            "|---" * (4 + len(groups)) + "|",
+            *tradeoff_table(tradeoff),
         ]
-        for row in tradeoff:
-            by_group = " | ".join(f"{row['flagged_by_group'][g]:.1%}" for g in groups)
-            lines.append(
-                f"| {row['validation_digits_flagged']:.1%} | {row['threshold']:.4f} | {row['digits_flagged']:.1%} "
-                f"| {row['non_digits_flagged']:.1%} | {by_group} |"
-            )
+    return lines
+
+
+def tradeoff_table(rows: list[dict[str, Any]]) -> list[str]:
+    """The anomaly trade-off as a table: per threshold, digits and each non-digit family flagged."""
+    groups = [g for g in rows[0]["flagged_by_group"] if not g.startswith("digit: ")]
+    lines = [
+        "| validation digits flagged | threshold | test digits flagged | non-digits flagged | "
+        + " | ".join(groups)
+        + " |",
+        "|" + "---:|" * (4 + len(groups)),
+    ]
+    for row in rows:
+        cells = " | ".join(f"{row['flagged_by_group'][g]:.1%}" for g in groups)
+        lines.append(
+            f"| {row['validation_digits_flagged']:.1%} | {row['threshold']:.4f} | {row['digits_flagged']:.1%} "
+            f"| {row['non_digits_flagged']:.1%} | {cells} |"
+        )
     return lines
 
 

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from model.card import read_card, update_card
+from model.card import read_card, tradeoff_table, update_card
 from model.data import (
     TRAINING_SEED,
     VALIDATION_FRACTION,
@@ -326,6 +326,7 @@ def anomaly_evaluation(model_dirs: list[Path], x_test: Images, split: str, per_g
         card = read_card(path)
         if scorer is not None and card is not None and card.anomaly is not None:
             entry["score"] = report(scorer(data.images), data, card.anomaly.threshold)
+            entry["tradeoff"] = card.anomaly.model_dump().get("tradeoff", [])
         results["models"][f"v{path.name}"] = entry
     return results
 
@@ -443,7 +444,24 @@ def render_anomaly(result: dict[str, Any]) -> list[str]:
     for name, score in scored.items():
         lines += ["", f"Flagged by group, {name}:", "", "| group | flagged |", "|---|---:|"]
         lines += [f"| {group} | {share:.1%} |" for group, share in score["flagged_by_group"].items()]
+        for group, rates in score.get("flagged_by_design", {}).items():
+            lines += ["", f"{group}, {name}, flagged by font design of the split:", "", "| design | flagged |"]
+            lines += ["|---|---:|", *(f"| {design} | {share:.1%} |" for design, share in rates.items())]
+        tradeoff = result["models"][name].get("tradeoff")
+        if tradeoff:
+            lines += render_tradeoff(name, tradeoff)
     return lines
+
+
+def render_tradeoff(name: str, rows: list[dict[str, Any]]) -> list[str]:
+    """The card's trade-off: thresholds that flag other shares of the validation digits, on the test set."""
+    return [
+        "",
+        f"Trade-off, {name} (from its card, `model.export`): each threshold set to flag a share of the validation "
+        "digits, then measured on the card's test set (held-out font designs and photographs):",
+        "",
+        *tradeoff_table(rows),
+    ]
 
 
 def _ms(row: dict[str, Any], key: str) -> str:

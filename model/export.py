@@ -189,6 +189,8 @@ def export_run(out: Path, mnist: Mnist, scorer_dir: Path | None = None) -> None:
     print(f"exported {out}: test PSNR at noise 0.5 = {evaluation['noise_0.5']['psnr_db']:.2f} dB")
 
 
+# What the card keeps of a scorer run's record.
+_SCORER_RUN = ("command", "epochs", "batches_per_epoch", "seed", "calibration")
 # Thresholds tabulated in the card's trade-off: the share of validation digits each one flags.
 TRADEOFF_DIGITS_FLAGGED = (0.005, 0.01, 0.02, 0.05)
 
@@ -221,9 +223,12 @@ def _scorer_and_card(scorer_dir: Path, mnist: Mnist) -> tuple[keras.Model, Anoma
         )
     anomaly = Anomaly(
         score="1 - P(digit) from a digit / not-digit CNN reading the model's 28x28 input (model/anomaly.py)",
-        flag=f"anomaly_score > threshold; the threshold flags {DIGITS_FLAGGED:.0%} of the validation digits",
+        flag=(
+            "anomaly_score > threshold; the threshold flags "
+            f"{record.get('digits_flagged', DIGITS_FLAGGED):.0%} of the validation digits"
+        ),
         threshold=record["threshold"],
-        training={key: record[key] for key in ("command", "epochs", "batches_per_epoch", "seed") if key in record},
+        training={key: record[key] for key in _SCORER_RUN if key in record},
         fonts=record.get("fonts"),
         validation=record["validation"],
         test=report(test_scores, test, record["threshold"]),
