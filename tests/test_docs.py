@@ -145,7 +145,7 @@ def test_the_readme_quotes_the_latest_numbers_and_pages_runs() -> None:
 # MB", "<= 2.5 s") are requirements, not measurements; figures under 10 with no decimals ("4 s")
 # are settings or counts more often than measurements, and would match any source by chance.
 _FIGURE = re.compile(
-    r"(?<![\w.,/-])(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+\.\d+|\d{2,})\s?(req/s|ms|MB|MiB|GB|dB|%|images/s|s)(?![\w/])"
+    r"(?<![\w.,/-])(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+\.\d+|\d{2,})(\s?(?:req/s|ms|MB|MiB|GB|dB|%|images/s)| s)(?![\w/])"
 )
 _REQUIREMENT = re.compile(r"(≤|≥|<=|>=|<|>|at most|at least|target|limit|under|over|up to|budget)[\s*]*$")
 _CITATION = re.compile(r"git show ([0-9a-f]{7,40}):([\w./-]+)")
