@@ -169,7 +169,7 @@ def _numbers_in(data: Any, found: set[float]) -> set[float]:
 
 def _renderings(numbers: set[float]) -> set[str]:
     """Every way prose writes a source's number: 0-3 decimals, thousands separators, shares as %."""
-    written = set()
+    written: set[str] = set()
     for number in numbers:
         for value in (number, 100 * number):
             for digits in range(4):
