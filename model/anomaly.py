@@ -404,8 +404,8 @@ class TrainingBatches:
 def build_scorer() -> keras.Model:
     """A small CNN: P(digit) for a 28x28 model input (about 0.2 M parameters, 1.7 M multiply-adds).
 
-    Half the channels of the first scorer (v6's: 0.27 ms per image at batch 16 on OpenVINO here,
-    against the 0.1 ms the flag may cost): a quarter of its work.
+    Half the channels of v6's scorer (32, 64, 64: 0.33 ms per image at batch 16 on OpenVINO in a
+    one-off check on this busy machine, against the 0.1 ms the flag may cost): a quarter of its work.
     """
     import keras
     from keras import layers
