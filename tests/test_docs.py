@@ -147,54 +147,107 @@ def test_the_readme_quotes_the_latest_numbers_and_pages_runs() -> None:
 _FIGURE = re.compile(
     r"(?<![\w.,/-])(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+\.\d+|\d{2,})(\s?(?:req/s|ms|MB|MiB|GB|dB|%|images/s)| s)(?![\w/])"
 )
-_REQUIREMENT = re.compile(r"(≤|≥|<=|>=|<|>|at most|at least|target|limit|under|over|up to|budget)[\s*]*$")
+_REQUIREMENT = re.compile(r"(≤|≥|<=|>=|<|>|at most|at least|target|limit|under|over|up to|budget|within)[\s*]*$")
 _CITATION = re.compile(r"git show ([0-9a-f]{7,40}):([\w./-]+)")
 
 
-def _numbers_in(data: Any, found: set[float]) -> set[float]:
+# What a figure's unit says it measures, and the output keys that hold such measurements. A number
+# under a key of another kind (a count, a setting, a PSNR for a "ms" figure) does not source it;
+# keys that name no kind (a condition's name, a list's items) may source any.
+_UNIT_KINDS = {"req/s": "rate", "images/s": "rate", "ms": "ms", "MB": "mb", "MiB": "mb", "GB": "mb", "dB": "db"}
+_KEY_KINDS = (
+    ("rate", re.compile(r"(^|_)rps($|_)|per_s$|throughput", re.IGNORECASE)),
+    ("ms", re.compile(r"(^|_)ms($|_)|_ms_", re.IGNORECASE)),
+    ("mb", re.compile(r"(^|_)(mb|mib)($|_)|rss|memory|bytes", re.IGNORECASE)),
+    ("db", re.compile(r"psnr|(^|_)db($|_)", re.IGNORECASE)),
+    ("s", re.compile(r"(^|_)s$|seconds|ready", re.IGNORECASE)),
+)
+_TEXT_FIGURE = re.compile(r"(\d[\d,]*(?:\.\d+)?)\s?(req/s|images/s|ms|MB|MiB|GB|dB|%| s\b)")
+Found = dict[str, set[float]]  # kind ("any" for keys of no kind) -> the numbers
+
+
+def _kind_of_unit(unit: str) -> str:
+    unit = unit.strip()
+    return _UNIT_KINDS.get(unit, "share" if unit == "%" else "s")
+
+
+def _kind_of_key(key: str) -> str:
+    return next((kind for kind, pattern in _KEY_KINDS if pattern.search(key)), "any")
+
+
+def _numbers_in(data: Any, found: Found, kind: str = "any") -> Found:
     if isinstance(data, bool):
         return found
     if isinstance(data, int | float):
-        found.add(abs(float(data)))  # prose says "0.06 dB worse", the output -0.06
+        found.setdefault(kind, set()).add(abs(float(data)))  # prose says "0.06 dB worse", the output -0.06
     elif isinstance(data, dict):
-        for value in data.values():
-            _numbers_in(value, found)
+        for key, value in data.items():
+            own = _kind_of_key(str(key))  # a key's own kind, else its parent's
+            _numbers_in(value, found, kind if own == "any" else own)
     elif isinstance(data, list):
         for value in data:
-            _numbers_in(value, found)
-    elif isinstance(data, str):
-        found.update(float(n) for n in re.findall(r"\d+(?:\.\d+)?", data.replace(",", "")))
+            _numbers_in(value, found, kind)
+    elif isinstance(data, str):  # markdown: a table's cells by their column's unit, prose by its own
+        header: list[str] = []
+        for line in data.splitlines():
+            if not line.startswith("|"):
+                header = []
+                for number, unit in _TEXT_FIGURE.findall(line):
+                    found.setdefault(_kind_of_unit(unit), set()).add(float(number.replace(",", "")))
+                continue
+            cells = line.strip().strip("|").split("|")
+            if not header:
+                header = cells
+                continue
+            for title, cell in zip(header, cells, strict=False):
+                unit = next((u for u in (*_UNIT_KINDS, "%", " s") if u in f" {title} "), "")
+                kind = _kind_of_unit(unit) if unit else "any"
+                for number in re.findall(r"\d[\d,]*(?:\.\d+)?", cell):
+                    found.setdefault(kind, set()).add(float(number.replace(",", "")))
     return found
 
 
-def _renderings(numbers: set[float]) -> set[str]:
-    """Every way prose writes a source's number: 0-3 decimals, thousands separators, shares as %."""
-    written: set[str] = set()
-    for number in numbers:
-        for value in (number, 100 * number):
-            for digits in range(4):
-                written.update((f"{value:.{digits}f}", f"{value:,.{digits}f}"))
+def _renderings(found: Found) -> dict[str, set[str]]:
+    """Every way prose writes a source's number, by kind: 0-3 decimals, thousands separators, shares as %."""
+    written: dict[str, set[str]] = {}
+    for kind, numbers in found.items():
+        for number in numbers:
+            for value in (number, 100 * number) if kind in ("any", "share") else (number,):
+                for digits in range(4):
+                    written.setdefault(kind, set()).update((f"{value:.{digits}f}", f"{value:,.{digits}f}"))
     return written
 
 
-def _committed_outputs() -> set[str]:
-    """The numbers of every committed bench output and model card."""
-    numbers: set[float] = set()
+def _sources_it(figure: str, unit: str, sources: dict[str, set[str]]) -> bool:
+    kind = _kind_of_unit(unit)
+    return figure in sources.get(kind, set()) or figure in sources.get("any", set())
+
+
+# Where the settings a document may quote are defined: defaults, limits, budgets, bench parameters.
+_SETTINGS = ["app/settings.py", "docker-compose.yml", "compose.scale.yml", "deploy/**/*.yaml", "bench/*.py"]
+
+
+def _committed_outputs() -> dict[str, set[str]]:
+    """The numbers of every committed bench output and model card, by kind, and of every setting."""
+    found: Found = {}
     for path in [*(ROOT / "docs").glob("*.json"), *(ROOT / "model" / "artifacts").rglob("metadata.json")]:
-        _numbers_in(json.loads(path.read_text()), numbers)
-    return _renderings(numbers)
+        _numbers_in(json.loads(path.read_text()), found)
+    for pattern in _SETTINGS:
+        for path in ROOT.glob(pattern):
+            found.setdefault("any", set()).update(float(n) for n in re.findall(r"\d+(?:\.\d+)?", path.read_text()))
+    return _renderings(found)
 
 
-def _cited(paragraph: str) -> set[str]:
-    """The numbers of the committed outputs a paragraph cites as ``git show REV:PATH``."""
-    numbers: set[float] = set()
+def _cited(paragraph: str) -> dict[str, set[str]]:
+    """The numbers of the committed outputs a paragraph cites as ``git show REV:PATH``, by kind."""
+    found: Found = {}
     for revision, path in _CITATION.findall(paragraph):
         shown = subprocess.run(
             ["git", "show", f"{revision}:{path}"], cwd=ROOT, capture_output=True, text=True, check=False
         )
         assert shown.returncode == 0, f"cannot read the cited git show {revision}:{path}: {shown.stderr.strip()}"
-        _numbers_in(shown.stdout, numbers)
-    return _renderings(numbers)
+        _numbers_in(json.loads(shown.stdout) if path.endswith(".json") else shown.stdout, found)
+    return _renderings(found)
 
 
 @pytest.mark.parametrize("document", DOCUMENTS, ids=lambda p: p.name)
@@ -204,13 +257,14 @@ def test_every_measured_figure_is_in_a_committed_output(document: Path) -> None:
     sources = _committed_outputs()
     unsourced = []
     for paragraph in document.read_text().split("\n\n"):
-        cited: set[str] | None = None
+        cited: dict[str, set[str]] | None = None
         for match in _FIGURE.finditer(paragraph):
             if _REQUIREMENT.search(paragraph[max(0, match.start() - 16) : match.start()]):
                 continue
-            if match.group(1) in sources:
+            figure, unit = match.group(1), match.group(2)
+            if _sources_it(figure, unit, sources):
                 continue
             cited = _cited(paragraph) if cited is None else cited
-            if match.group(1) not in cited:
+            if not _sources_it(figure, unit, cited):
                 unsourced.append(match.group(0))
     assert not unsourced, f"{document.name} quotes figures found in no committed output: {unsourced}"
