@@ -172,11 +172,8 @@ def frame_digits(ink: Pixels, page_size: tuple[int, int], max_digits: int) -> li
     )
     paper = _paper_level(ink, union, fallback=detection.level)
     framed = []
-    bounds = [f.bounds for f in found]
-    for digit in found:
-        # A frame reaches past its digit's box (a 20 px box in 28 px): 0.4 of its side each way.
-        reach = 0.4 * max(digit.bounds[2] - digit.bounds[0], digit.bounds[3] - digit.bounds[1]) + 1
-        others = _near(digit.bounds, bounds, margin=reach)
+    for index, digit in enumerate(found):
+        others = tuple(f.bounds for j, f in enumerate(found) if j != index)
         framed.append(_frame(ink, _clean_levels(replace(digit, paper=paper)), page_size, others))
     return framed
 
@@ -226,6 +223,8 @@ def _frame(
     # Levels are set on the 28x28 frame, not the page: resampling is linear, so it is the same,
     # at a fraction of the work. Outside the page is paper.
     region = (left, top, left + SIDE / scale, top + SIDE / scale)
+    # Only the neighbours the frame reaches (a pixel more for its rounding) are painted over.
+    others = _near(region, others, margin=1.0)
     if others:
         ox, oy = _origin(region)
         local = (region[0] - ox, region[1] - oy, region[2] - ox, region[3] - oy)
