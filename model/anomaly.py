@@ -118,7 +118,7 @@ def letters(fonts: tuple[Design, ...]) -> Family:
     return make
 
 
-def printed_digits(n: int, fonts: tuple[Design, ...], rng: Rng) -> FloatImages:
+def typeset_digits(n: int, fonts: tuple[Design, ...], rng: Rng) -> FloatImages:
     """Digits typeset in ``fonts`` exactly as ``letters`` typesets its glyphs: positives."""
     return np.stack([_typeset(str(rng.integers(10)), fonts, rng) for _ in range(n)])
 
@@ -336,7 +336,7 @@ def evaluation_set(
         images.append(corrupted)
         groups += [f"digit: {condition.name}"] * per_group
         designs += [""] * per_group
-    typeset, names = _typeset_by_design(lambda f: lambda n, r: printed_digits(n, f, r), per_group, fonts, rng)
+    typeset, names = _typeset_by_design(lambda f: lambda n, r: typeset_digits(n, f, r), per_group, fonts, rng)
     images.append(corrupt(typeset[..., np.newaxis], rng))
     groups += [TYPESET_DIGITS] * per_group
     designs += names
@@ -384,7 +384,7 @@ class TrainingBatches:
         half = self.batch_size // 2
         printed = int(rng.binomial(half, PRINTED_SHARE))
         _, handwritten = augment(self.digits[rng.integers(0, len(self.digits), half - printed)], rng)
-        typeset = corrupt(printed_digits(printed, self.fonts, rng)[..., np.newaxis], rng)
+        typeset = corrupt(typeset_digits(printed, self.fonts, rng)[..., np.newaxis], rng)
         kinds = rng.choice(len(self.families), half, p=self.weights / self.weights.sum())
         negatives = np.concatenate(
             [

@@ -198,7 +198,15 @@ TRADEOFF_DIGITS_FLAGGED = (0.005, 0.01, 0.02, 0.05)
 def _scorer_and_card(scorer_dir: Path, mnist: Mnist) -> tuple[keras.Model, Anomaly]:
     """The trained scorer and the card's anomaly section: its threshold, validation and test reports,
     and the trade-off between digits and non-digits flagged at other thresholds."""
-    from model.anomaly import DIGITS_FLAGGED, SCORER_FILE, anomaly_scores, build_scorer, evaluation_set, report
+    from model.anomaly import (
+        DIGITS_FLAGGED,
+        SCORER_FILE,
+        anomaly_scores,
+        build_scorer,
+        calibrate,
+        evaluation_set,
+        report,
+    )
     from model.data import VALIDATION_FRACTION, split_validation
 
     record = json.loads((scorer_dir / "scorer.json").read_text())
@@ -215,7 +223,7 @@ def _scorer_and_card(scorer_dir: Path, mnist: Mnist) -> tuple[keras.Model, Anoma
     validation_scores = score(validation.images)
     tradeoff = []
     for share in TRADEOFF_DIGITS_FLAGGED:
-        threshold = float(np.quantile(validation_scores[validation.labels == 1], 1 - share))
+        threshold = calibrate(validation_scores, validation.labels, share)
         measured = report(test_scores, test, threshold)
         tradeoff.append(
             {"validation_digits_flagged": share, "threshold": round(threshold, 6)}
