@@ -48,7 +48,6 @@ DIGITS_FLAGGED = 0.01
 # Glyphs that are digits in most fonts (O, o, I, l, |) are left out of the letters family, and so
 # are the single strokes that anyone would read as a 1 (/ ( ) [ ] !).
 CHARACTERS = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz+-=?#%&@$*<>{}~^"
-DIGIT_CHARACTERS = "0123456789"
 LETTERS = "letters and symbols"
 TYPESET_DIGITS = "digit: typeset in the split's fonts"
 # Printed digits among the training positives: users photograph printed numbers too.
@@ -118,9 +117,13 @@ def letters(fonts: tuple[Design, ...]) -> Family:
     return make
 
 
-def typeset_digits(n: int, fonts: tuple[Design, ...], rng: Rng) -> FloatImages:
+def typeset_digits(fonts: tuple[Design, ...]) -> Family:
     """Digits typeset in ``fonts`` exactly as ``letters`` typesets its glyphs: positives."""
-    return np.stack([_typeset(str(rng.integers(10)), fonts, rng) for _ in range(n)])
+
+    def make(n: int, rng: Rng) -> FloatImages:
+        return np.stack([_typeset(str(rng.integers(10)), fonts, rng) for _ in range(n)])
+
+    return make
 
 
 def blanks(n: int, rng: Rng) -> FloatImages:
@@ -336,7 +339,7 @@ def evaluation_set(
         images.append(corrupted)
         groups += [f"digit: {condition.name}"] * per_group
         designs += [""] * per_group
-    typeset, names = _typeset_by_design(lambda f: lambda n, r: typeset_digits(n, f, r), per_group, fonts, rng)
+    typeset, names = _typeset_by_design(typeset_digits, per_group, fonts, rng)
     images.append(corrupt(typeset[..., np.newaxis], rng))
     groups += [TYPESET_DIGITS] * per_group
     designs += names
@@ -384,7 +387,7 @@ class TrainingBatches:
         half = self.batch_size // 2
         printed = int(rng.binomial(half, PRINTED_SHARE))
         _, handwritten = augment(self.digits[rng.integers(0, len(self.digits), half - printed)], rng)
-        typeset = corrupt(typeset_digits(printed, self.fonts, rng)[..., np.newaxis], rng)
+        typeset = corrupt(typeset_digits(self.fonts)(printed, rng)[..., np.newaxis], rng)
         kinds = rng.choice(len(self.families), half, p=self.weights / self.weights.sum())
         negatives = np.concatenate(
             [
