@@ -19,7 +19,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.run import ROOT, measured_on, payloads, serve, wrk
+from bench.run import ROOT, payloads, serve, served_model, wrk
+from model.provenance import measured_on
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
                         one = wrk(server.port, "/denoise", body, 1, 4)
                         many = wrk(server.port, "/denoise", body, 32, 8)
                         row = {
+                            "model_version": served_model(server.port)["model_version"],
                             "c1_p50_ms": one["p50_us"] / 1000,
                             "c32_rps": round(many["requests"] / (many["duration_us"] / 1e6), 1),
                             "non2xx": one["non2xx"] + many["non2xx"],

@@ -22,7 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.run import ROOT, metrics_text, payloads, serve, wrk
+from bench.run import ROOT, metrics_text, payloads, serve, served_model, wrk
+from model.provenance import measured_on
 
 PORT = 8191
 CLIENTS = 32
@@ -62,12 +63,14 @@ def connections_of(pid: int) -> int:
     return sum(f"pid={pid}," in line for line in out.splitlines())
 
 
-def one_run(body: Path, log: Path, kill: bool) -> dict[str, Any]:
-    """``make run`` under wrk at 32 clients, one worker killed 6 s in (unless not ``kill``)."""
+def one_run(body: Path, log: Path, kill: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``make run`` under wrk at 32 clients, one worker killed 6 s in (unless not ``kill``): the
+    model it served, and what the run measured."""
     command = ["make", "run", f"PORT={PORT}", "WORKERS=2"]
     with serve("make run", command, PORT, "/readyz", log) as server:
         master = uvicorn_master(server.process.pid)
         time.sleep(3)  # both workers ready: readyz answered by one of them
+        served = served_model(PORT)
         before = shed_and_503(PORT)
         killed: list[int] = []
         held: list[int] = []
@@ -86,7 +89,7 @@ def one_run(body: Path, log: Path, kill: bool) -> dict[str, Any]:
         killer.join()
         after = shed_and_503(PORT)
         replaced = len(workers(master)) == 2 and not set(killed) & set(workers(master))
-    return {
+    return served, {
         "requests": result["requests"],
         "requests_per_s": round(result["requests"] / (result["duration_us"] / 1e6), 1),
         "non2xx": result["non2xx"],
@@ -111,9 +114,12 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as scratch:
         body = Path(scratch) / "body"
         body.write_bytes(body_bytes)
-        runs = [one_run(body, Path(scratch) / f"server-{index}.log", not args.no_kill) for index in range(args.runs)]
+        outcomes = [one_run(body, Path(scratch) / f"server-{i}.log", not args.no_kill) for i in range(args.runs)]
+    served = outcomes[0][0]  # the same tree and model in every run: one record
+    runs = [run for _, run in outcomes]
     report: dict[str, Any] = {
-        "command": "python -m bench.crash " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "context": measured_on("python -m bench.crash " + " ".join(argv if argv is not None else sys.argv[1:]))
+        | served,
         "clients": CLIENTS,
         "duration_s": DURATION_S,
         "killed_worker_at_s": None if args.no_kill else KILL_AT_S,

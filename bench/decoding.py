@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from bench.run import ROOT, measured_on
+from bench.run import ROOT
+from model.provenance import measured_on
 
 # (name, Pillow mode of the upload, format, fit)
 CASES = [

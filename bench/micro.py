@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.run import measured_on
+from model.provenance import measured_on
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCHES = (1, 8, 16, 64)

@@ -33,8 +33,9 @@ import numpy as np
 import yaml
 from PIL import Image
 
-from bench.run import ROOT, measured_on
+from bench.run import ROOT, served_model
 from bench.scale import IMAGE, run
+from model.provenance import measured_on
 
 NAME = "denoise-overload"
 PORT = 8300
@@ -274,6 +275,7 @@ def check(spec: Declared, data: dict[str, bytes], only: str | None = None) -> di
     container = Container(spec)
     try:
         ready_s = wait_ready()
+        served = served_model(PORT)
         time.sleep(5)  # past the first answers' warm-up
         idle = container.resident()
         results = []
@@ -327,6 +329,7 @@ def check(spec: Declared, data: dict[str, bytes], only: str | None = None) -> di
             "workers": spec.workers,
             "environment": spec.environment,
             "ready_s": ready_s,
+            **served,
             "resident_idle_mib": round(idle / 2**20),
             "rounds": results,
         }

@@ -16,7 +16,6 @@ import argparse
 import io
 import json
 import math
-import platform
 import statistics
 import sys
 import time
@@ -34,6 +33,7 @@ from app.imaging import Fit, ImageError, Invert, Prepared, decode, encode_png
 from app.inference import Model, load_model
 from app.settings import DEFAULT_MODEL_DIR
 from model.data import add_noise, load_mnist_or_report
+from model.provenance import measured_on
 
 Floats = npt.NDArray[np.floating[Any]]
 MAX_PIXELS = 40_000_000
@@ -264,10 +264,12 @@ def figure(model: Model, digits: Floats, path: Path, seed: int) -> None:
 
 
 def render_markdown(report: dict[str, Any]) -> str:
+    ctx = report["context"]
     lines = [
         "# Digits on pages: `fit=stretch` and `fit=digit`",
         "",
-        f"Written by `{report['command']}` on {report['machine']}. Pages are MNIST *test* digits drawn as",
+        f"Written by `{ctx['command']}` on {ctx['date']} at commit {ctx['commit']} ({ctx['cpu']}), model version "
+        f"{ctx['model_version']} ({ctx['engine']}, {ctx['precision']}). Pages are MNIST *test* digits drawn as",
         "dark ink on a white page (digit 40-200 px tall, random place, 640x480 and 480x640 pages), noise",
         "added, sent as PNG (or JPEG q75) through the service's decode, framing, model and encoding, and",
         "answered with `size=original`. PSNR is measured on the digit's own square of the page against",
@@ -339,9 +341,8 @@ def main(argv: list[str] | None = None) -> int:
     digits = mnist.x_test[..., 0]
     model = load_model(args.model_dir, threads=0)
     report: dict[str, Any] = {
-        "command": "python -m bench.pages " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, Python {platform.python_version()}",
-        "model_version": model.version,
+        "context": measured_on("python -m bench.pages " + " ".join(argv if argv is not None else sys.argv[1:]))
+        | {"model_version": model.version, "engine": model.engine.value, "precision": model.precision.value},
         "pages": score_pages(model, digits, args.pages, args.seed),
         "mnist": score_mnist(model, digits[: args.mnist], 0.5, args.seed),
         "cost": framing_cost(digits, 50, 7, args.seed),

@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from bench.run import ROOT, measured_on
+from bench.run import ROOT
+from model.provenance import measured_on
 
 MAX_PSNR_LOSS_DB = 0.05
 MAX_FLAGS_CHANGED = 0.005

@@ -24,12 +24,13 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
+
+from model.provenance import measured_on
 
 ROOT = Path(__file__).resolve().parent.parent
 LUA = Path(__file__).resolve().parent / "post.lua"
@@ -278,40 +279,11 @@ def find(rows: list[dict[str, Any]], target: str, payload: str, connections: int
     )
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def git_commit() -> str:
-    """The commit measured, with ``+changes`` when the code differs from it (docs/ aside: a run
-    rewrites its own documents, and they measure nothing)."""
-    head = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT, check=False
-    )
-    dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!docs"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=False,
-    )
-    return head.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
-
-
-def measured_on(command: str) -> dict[str, str]:
-    """What every bench output records of its run: the command, when, the code and the CPU."""
-    return {
-        "command": command,
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "commit": git_commit(),
-        "cpu": cpu_model(),
-    }
+def served_model(port: int) -> dict[str, Any]:
+    """The model version, engine and precision the service on ``port`` says it serves (``/model``)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/model", timeout=5) as response:
+        model: dict[str, Any] = json.load(response)
+    return {"model_version": model["version"], "engine": model["engine"], "precision": model["precision"]}
 
 
 SUSTAINED_CLIENTS = 32  # the load the targets are set at; the overload row sends four times as much
@@ -498,8 +470,7 @@ def main(argv: list[str] | None = None) -> int:
     with serve("FastAPI echo", echo_cmd, args.port, "/readyz", work / "echo.log") as server:
         rows.append(measure(server, "/denoise", "png28", 1, bodies["png28"][0], SUSTAINED_CLIENTS, args.duration))
     with serve("service", service_cmd, args.port, "/readyz", work / "service.log") as server:
-        with urllib.request.urlopen(f"http://127.0.0.1:{args.port}/model", timeout=5) as response:
-            model = json.load(response)
+        model = served_model(args.port)
         process["service"] = {
             "ready_s": server.ready_s,
             "rss_idle_mb": server.rss_mb(),
@@ -594,10 +565,8 @@ def main(argv: list[str] | None = None) -> int:
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
             "duration_s": args.duration,
-            "model_version": model["version"],
-            "engine": model["engine"],
-            "precision": model["precision"],
-        },
+        }
+        | model,
         "rows": rows,
         "process": process,
         "targets": targets,

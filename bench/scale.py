@@ -34,7 +34,8 @@ from typing import Any
 
 import yaml
 
-from bench.run import BOUNDARY, ROOT, metrics_text, payloads, wrk
+from bench.run import BOUNDARY, ROOT, metrics_text, payloads, served_model, wrk
+from model.provenance import measured_on
 
 PROJECT = "denoise-scale"
 REPLICAS = 3
@@ -451,7 +452,7 @@ def main(argv: list[str] | None = None) -> int:
         run("podman", "build", "--network", "host", "-t", IMAGE, str(ROOT))
     body_bytes, _ = payloads(1)["png28"]
     report: dict[str, Any] = {
-        "command": " ".join(["python -m bench.scale", *(argv if argv is not None else sys.argv[1:])])
+        "context": measured_on(" ".join(["python -m bench.scale", *(argv if argv is not None else sys.argv[1:])]))
     }
     down()
     with tempfile.TemporaryDirectory() as scratch:
@@ -461,6 +462,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"compose.scale.yml up with {REPLICAS} replicas", flush=True)
             compose("up", "-d", "--scale", f"denoiser={REPLICAS}")
             report["ready_s"] = wait_until("three replicas UP in HAProxy", all_up)
+            report["context"] |= served_model(PORT)
             names = replicas()
             report["replicas"] = names
             throughput = {str(REPLICAS): rounds_through(body, names, args.rounds, args.duration)}
@@ -504,7 +506,8 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines = [
         "# Scale-out check: replicas behind HAProxy, and the Deployment in podman",
         "",
-        f"Written by `{report['command']}` ([scale.json](scale.json)) on this 2-core machine: podman runs",
+        f"Written by `{report['context']['command']}` ([scale.json](scale.json)) on this 2-core machine at commit",
+        f"{report['context']['commit']}, model version {report['context']['model_version']}: podman runs",
         f"`compose.scale.yml` with {REPLICAS} replicas (one uvicorn worker each) behind HAProxy 2.6; wrk",
         f"drives {CLIENTS} clients posting a 28x28 PNG, on the same two cores.",
         "",

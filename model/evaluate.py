@@ -35,6 +35,7 @@ from model.data import (
     split_validation,
 )
 from model.metrics import mse, psnr
+from model.provenance import measured_on
 from model.shifts import SUITE, run_condition
 
 Images = npt.NDArray[np.float32]
@@ -350,7 +351,8 @@ def render_markdown(rows: list[dict[str, Any]], context: dict[str, Any], figures
     lines = [
         "# Model evaluation",
         "",
-        f"Written by `{context['command']}` on {context['machine']} ({context['cpus']} CPUs), "
+        f"Written by `{context['command']}` at commit {context['commit']} on {context['machine']} "
+        f"({context['cpus']} CPUs), "
         f"{context['test_images']} MNIST {SPLITS[context['split']]} from `{context['data_source']}`"
         + (f" (sha256 `{context['data_sha256'][:12]}…`)." if context["data_sha256"] else "."),
         "",
@@ -522,7 +524,7 @@ def main(argv: list[str] | None = None) -> int:
         "printed_images": args.printed,
         "machine": f"{platform.machine()} {platform.processor() or platform.system()}",
         "cpus": os.cpu_count(),
-        "command": "python -m model.evaluate " + " ".join(sys.argv[1:] if argv is None else argv),
+        **measured_on("python -m model.evaluate " + " ".join(sys.argv[1:] if argv is None else argv)),
         "robustness": robustness(models, methods, digits, args.suite) if args.suite else None,
         "anomaly": anomaly_evaluation(model_dirs, digits, args.split, args.anomaly) if args.anomaly else None,
     }

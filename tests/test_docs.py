@@ -37,8 +37,11 @@ def _model_versions(data: Any, path: str = "") -> list[tuple[str, int]]:
         for key, value in data.items():
             if key == "model_version" and isinstance(value, int):
                 found.append((f"{path}/{key}", value))
-            elif key in ("context", "rows") or not path:
+            else:
                 found += _model_versions(value, f"{path}/{key}")
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            found += _model_versions(value, f"{path}[{index}]")
     return found
 
 
@@ -47,6 +50,35 @@ def test_bench_outputs_measured_the_served_model(output: Path) -> None:
     served = int(latest_version(DEFAULT_MODEL_DIR).name)
     stale = [(where, v) for where, v in _model_versions(json.loads(output.read_text())) if v != served]
     assert not stale, f"{output.name} measured model {stale}, but version {served} is served: rerun its command"
+
+
+# Outputs that measured no served model: what they measured instead.
+_NO_SERVED_MODEL = {
+    "image.json": "the container image's size",
+    "decoding.json": "decoding alone, before any model",
+    "model-fit.json": "models named in its rows, from training runs",
+    "model-robust-selection.json": "models named in its rows, from training runs",
+    "model-search.json": "models named in its rows, from training runs",
+    "model-selection.json": "models named in its rows, from training runs",
+    "model.json": "every committed version, named in its rows",
+    "scorer-comparison.json": "the scorers of two versions, named in its rows",
+    "scorer-runs.json": "two training runs of the scorer",
+}
+
+
+@pytest.mark.parametrize("output", sorted((ROOT / "docs").glob("*.json")), ids=lambda p: p.name)
+def test_bench_outputs_record_the_commit_and_model_they_measured(output: Path) -> None:
+    data = json.loads(output.read_text())
+    context = data.get("context", data)
+    assert isinstance(context.get("command"), str) or "note" in data, f"{output.name} records no command"
+    assert re.fullmatch(r"[0-9a-f]{7,40}(\+changes)?", str(context.get("commit"))), (
+        f"{output.name} records no commit (context.commit): rerun its command"
+    )
+    if output.name not in _NO_SERVED_MODEL and context.get("engine") != "identity":  # identity reads no model
+        assert _model_versions(data), f"{output.name} records no model_version: rerun its command"
+        assert "engine" in context or all("engine" in row for row in data.get("rows", [None])), (
+            f"{output.name} records no engine: rerun its command"
+        )
 
 
 def _cells(document: Path, section: str) -> dict[str, str]:
@@ -141,53 +173,77 @@ def test_the_readme_quotes_the_latest_numbers_and_pages_runs() -> None:
     assert not missing, f"README's pages paragraph does not quote docs/framing.json: {missing}"
 
 
-# A measured figure in prose: a number with a unit of measure. Targets and limits ("at most 300
-# MB", "<= 2.5 s") are requirements, not measurements; figures under 10 with no decimals ("4 s")
-# are settings or counts more often than measurements, and would match any source by chance.
+# A measured figure in prose: a number with a unit of measure, or a ratio ("1.5x"). Targets and
+# limits ("at most 300 MB", "<= 2.5 s") are requirements, not measurements; figures under 10 with no
+# decimals ("4 s") are settings or counts more often than measurements, and would match any source by
+# chance.
 _FIGURE = re.compile(
-    r"(?<![\w.,/-])(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+\.\d+|\d{2,})(\s?(?:req/s|ms|MB|MiB|GB|dB|%|images/s)| s)(?![\w/])"
+    r"(?<![\w.,/-])(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+\.\d+|\d{2,})"
+    r"(\s?(?:req/s|ms|MB|MiB|GB|dB|%|images/s)| s)(?![\w/])"
+    r"|(?<![\w.,/-])(\d+\.\d+)(x|\u00d7)(?![\w\d])"
 )
 _REQUIREMENT = re.compile(r"(≤|≥|<=|>=|<|>|at most|at least|target|limit|under|over|up to|budget|within)[\s*]*$")
 _CITATION = re.compile(r"git show ([0-9a-f]{7,40}):([\w./-]+)")
+_NUMBER = re.compile(r"(?<![\w.])\d{1,3}(?:,\d{3})+(?:\.\d+)?|(?<![\w.])\d+(?:\.\d+)?")
 
 
 # What a figure's unit says it measures, and the output keys that hold such measurements. A number
-# under a key of another kind (a count, a setting, a PSNR for a "ms" figure) does not source it;
-# keys that name no kind (a condition's name, a list's items) may source any.
-_UNIT_KINDS = {"req/s": "rate", "images/s": "rate", "ms": "ms", "MB": "mb", "MiB": "mb", "GB": "mb", "dB": "db"}
+# sources a figure only under a key of the figure's kind (a count, a setting's value or a PSNR never
+# sources a "ms" figure); a key of no kind of its own takes its parent's. Numbers under keys of no
+# kind at all source nothing: they are counts, seeds, sizes and names.
+_UNIT_KINDS = {
+    "req/s": "rate",
+    "images/s": "rate",
+    "ms": "ms",
+    "MB": "mb",
+    "MiB": "mb",
+    "GB": "mb",
+    "dB": "db",
+    "%": "share",
+    "s": "s",
+    "x": "ratio",
+    "\u00d7": "ratio",
+}
 _KEY_KINDS = (
     ("rate", re.compile(r"(^|_)rps($|_)|per_s$|throughput", re.IGNORECASE)),
     ("ms", re.compile(r"(^|_)ms($|_)|_ms_", re.IGNORECASE)),
     ("mb", re.compile(r"(^|_)(mb|mib)($|_)|rss|memory|bytes", re.IGNORECASE)),
-    ("db", re.compile(r"psnr|(^|_)db($|_)", re.IGNORECASE)),
+    ("db", re.compile(r"psnr|(^|_)db($|_)|robustness", re.IGNORECASE)),
     ("s", re.compile(r"(^|_)s$|seconds|ready", re.IGNORECASE)),
+    ("share", re.compile(r"flagged|recall|precision|share|fraction|(^|_)iou|auc|change|percent|_cost$", re.IGNORECASE)),
+    ("ratio", re.compile(r"ratio|speedup|(^|_)x($|_)", re.IGNORECASE)),
 )
-_TEXT_FIGURE = re.compile(r"(\d[\d,]*(?:\.\d+)?)\s?(req/s|images/s|ms|MB|MiB|GB|dB|%| s\b)")
-Found = dict[str, set[float]]  # kind ("any" for keys of no kind) -> the numbers
+_TEXT_FIGURE = re.compile(r"(\d[\d,]*(?:\.\d+)?)\s?(req/s|images/s|ms|MB|MiB|GB|dB|%|x\b| s\b)")
+Found = dict[str, set[float]]  # kind -> the numbers ("setting": a value in a file that defines settings)
 
 
 def _kind_of_unit(unit: str) -> str:
-    unit = unit.strip()
-    return _UNIT_KINDS.get(unit, "share" if unit == "%" else "s")
+    return _UNIT_KINDS[unit.strip()]
 
 
-def _kind_of_key(key: str) -> str:
-    return next((kind for kind, pattern in _KEY_KINDS if pattern.search(key)), "any")
+def _kind_of_key(key: str) -> str | None:
+    return next((kind for kind, pattern in _KEY_KINDS if pattern.search(key)), None)
 
 
-def _numbers_in(data: Any, found: Found, kind: str = "any") -> Found:
+def _kind_of_title(title: str) -> str | None:
+    """What a table's column (or row) heading says its numbers measure: a unit, or a key's kind."""
+    unit = next((u for u in _UNIT_KINDS if re.search(rf"(?<![\w/]){re.escape(u)}(?![\w])", title)), None)
+    return _kind_of_unit(unit) if unit else _kind_of_key(title.strip().replace(" ", "_"))
+
+
+def _numbers_in(data: Any, found: Found, kind: str | None = None) -> Found:
     if isinstance(data, bool):
         return found
     if isinstance(data, int | float):
-        found.setdefault(kind, set()).add(abs(float(data)))  # prose says "0.06 dB worse", the output -0.06
+        if kind is not None:
+            found.setdefault(kind, set()).add(abs(float(data)))  # prose says "0.06 dB worse", the output -0.06
     elif isinstance(data, dict):
         for key, value in data.items():
-            own = _kind_of_key(str(key))  # a key's own kind, else its parent's
-            _numbers_in(value, found, kind if own == "any" else own)
+            _numbers_in(value, found, _kind_of_key(str(key)) or kind)
     elif isinstance(data, list):
         for value in data:
             _numbers_in(value, found, kind)
-    elif isinstance(data, str):  # markdown: a table's cells by their column's unit, prose by its own
+    elif isinstance(data, str):  # markdown: a table's cells by their own or their column's unit, prose by its own
         header: list[str] = []
         for line in data.splitlines():
             if not line.startswith("|"):
@@ -199,11 +255,14 @@ def _numbers_in(data: Any, found: Found, kind: str = "any") -> Found:
             if not header:
                 header = cells
                 continue
+            row_kind = _kind_of_title(cells[0])  # "| start to ready (s) | 2.71 | ...": a table turned on its side
             for title, cell in zip(header, cells, strict=False):
-                unit = next((u for u in (*_UNIT_KINDS, "%", " s") if u in f" {title} "), "")
-                kind = _kind_of_unit(unit) if unit else "any"
-                for number in re.findall(r"\d[\d,]*(?:\.\d+)?", cell):
-                    found.setdefault(kind, set()).add(float(number.replace(",", "")))
+                for number, unit in _TEXT_FIGURE.findall(cell):
+                    found.setdefault(_kind_of_unit(unit), set()).add(float(number.replace(",", "")))
+                kind_here = _kind_of_title(title) or row_kind
+                if kind_here is not None and not _TEXT_FIGURE.search(cell):
+                    for number in _NUMBER.findall(cell):
+                        found.setdefault(kind_here, set()).add(float(number.replace(",", "")))
     return found
 
 
@@ -212,15 +271,36 @@ def _renderings(found: Found) -> dict[str, set[str]]:
     written: dict[str, set[str]] = {}
     for kind, numbers in found.items():
         for number in numbers:
-            for value in (number, 100 * number) if kind in ("any", "share") else (number,):
+            for value in (number, 100 * number) if kind in ("share", "setting") else (number,):
                 for digits in range(4):
                     written.setdefault(kind, set()).update((f"{value:.{digits}f}", f"{value:,.{digits}f}"))
     return written
 
 
-def _sources_it(figure: str, unit: str, sources: dict[str, set[str]]) -> bool:
-    kind = _kind_of_unit(unit)
-    return figure in sources.get(kind, set()) or figure in sources.get("any", set())
+def _sources_it(figure: str, kind: str, sources: dict[str, set[str]]) -> bool:
+    return figure in sources.get(kind, set()) or figure in sources.get("setting", set())
+
+
+def _derived(figure: str, kind: str, paragraph: str, sources: dict[str, set[str]]) -> bool:
+    """Whether the figure is the difference, the ratio or the relative change of two sourced numbers
+    the same paragraph quotes ("gained 0.45 dB (19.71 to 20.16)", "1.5x TensorFlow's requests")."""
+    digits = len(figure.partition(".")[2])
+    operand_kinds = {kind} if kind != "ratio" else {k for k in sources if k != "setting"}
+    operands = {
+        float(n.replace(",", ""))
+        for n in _NUMBER.findall(paragraph)
+        if any(n in sources.get(k, set()) for k in operand_kinds) and float(n.replace(",", "")) != 0
+    }
+    for a in operands:
+        for b in operands:
+            if a == b:
+                continue
+            derived = [a / b] if kind == "ratio" else [abs(a - b)]
+            if kind == "share":
+                derived.append(100 * abs(a - b) / b)
+            if any(f"{value:,.{digits}f}" == figure or f"{value:.{digits}f}" == figure for value in derived):
+                return True
+    return False
 
 
 # Where the settings a document may quote are defined: defaults, limits, budgets, bench parameters.
@@ -234,7 +314,8 @@ def _committed_outputs() -> dict[str, set[str]]:
         _numbers_in(json.loads(path.read_text()), found)
     for pattern in _SETTINGS:
         for path in ROOT.glob(pattern):
-            found.setdefault("any", set()).update(float(n) for n in re.findall(r"\d+(?:\.\d+)?", path.read_text()))
+            numbers = re.findall(r"\d+(?:\.\d+)?", path.read_text())
+            found.setdefault("setting", set()).update(float(n) for n in numbers)
     return _renderings(found)
 
 
@@ -250,21 +331,42 @@ def _cited(paragraph: str) -> dict[str, set[str]]:
     return _renderings(found)
 
 
-@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda p: p.name)
-def test_every_measured_figure_is_in_a_committed_output(document: Path) -> None:
-    """Each number with a unit in the prose is in a committed bench output or model card, or in the
-    earlier output the same paragraph cites (``git show REV:PATH``): a stale or invented figure fails."""
-    sources = _committed_outputs()
+def unsourced_figures(text: str, sources: dict[str, set[str]]) -> list[str]:
+    """The measured figures of a document found neither in the sources, of their kind, nor in the
+    outputs their paragraph cites, nor derived from sourced numbers of their paragraph."""
     unsourced = []
-    for paragraph in document.read_text().split("\n\n"):
+    for paragraph in text.split("\n\n"):
         cited: dict[str, set[str]] | None = None
         for match in _FIGURE.finditer(paragraph):
             if _REQUIREMENT.search(paragraph[max(0, match.start() - 16) : match.start()]):
                 continue
-            figure, unit = match.group(1), match.group(2)
-            if _sources_it(figure, unit, sources):
+            figure, unit = (match.group(1), match.group(2)) if match.group(1) else (match.group(3), match.group(4))
+            kind = _kind_of_unit(unit)
+            if _sources_it(figure, kind, sources) or _derived(figure, kind, paragraph, sources):
                 continue
             cited = _cited(paragraph) if cited is None else cited
-            if not _sources_it(figure, unit, cited):
+            either = {k: sources.get(k, set()) | cited.get(k, set()) for k in {*sources, *cited}}
+            if not (_sources_it(figure, kind, cited) or _derived(figure, kind, paragraph, either)):
                 unsourced.append(match.group(0))
+    return unsourced
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda p: p.name)
+def test_every_measured_figure_is_in_a_committed_output(document: Path) -> None:
+    """Each number with a unit in the prose is in a committed bench output or model card under a key
+    of its kind, or in the earlier output the same paragraph cites (``git show REV:PATH``), or is the
+    difference or ratio of two such numbers the paragraph quotes: a stale or invented figure fails."""
+    unsourced = unsourced_figures(document.read_text(), _committed_outputs())
     assert not unsourced, f"{document.name} quotes figures found in no committed output: {unsourced}"
+
+
+def test_the_figure_check_fails_on_stale_invented_and_underived_figures() -> None:
+    sources = _renderings({"db": {21.57, 21.62}, "ms": {2.078}, "share": {0.109}, "setting": {512.0}})
+    assert unsourced_figures("v4 scores 21.62 dB in 2.08 ms, HAProxy costs 10.9% of it.", sources) == []
+    assert unsourced_figures("v4 scores 21.63 dB.", sources) == ["21.63 dB"]  # stale or mistyped
+    assert unsourced_figures("a call takes 21.62 ms.", sources) == ["21.62 ms"]  # a PSNR never sources a time
+    assert unsourced_figures("it gains 0.05 dB (21.62 against 21.57).", sources) == []
+    assert unsourced_figures("it gains 0.05 dB.", sources) == ["0.05 dB"]  # a difference of what?
+    assert unsourced_figures("it gains 0.05 dB (21.62 against 21.58).", sources) == ["0.05 dB"]
+    assert unsourced_figures("21.62 dB, 1.0x the PSNR of the 21.57 dB model", sources) == []
+    assert unsourced_figures("a limit of 512 MiB; at most 900 MiB", sources) == []  # a setting, a requirement
