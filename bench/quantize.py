@@ -104,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         "context": measured_on("python -m bench.quantize")
         | {
             "model_version": int(version.name),
+            "engine": "openvino",  # NNCF quantizes the OpenVINO model: both sides run on OpenVINO
             "nncf": nncf.__version__,
         },
         "f32": f32,
