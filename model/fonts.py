@@ -34,11 +34,14 @@ SYSTEM_FONT_DIRS = (Path("/usr/share/fonts"),)
 # (Helvetica, Times, Courier) from any vendor, URW's other base-35 clones, Computer Modern's cuts;
 # otherwise a "held-out" family could be a renamed training one.
 _ALIASES = {
-    **dict.fromkeys(("liberation", "nimbus", "freemono", "freesans", "freeserif", "courier"), "core fonts"),
+    **dict.fromkeys(
+        ("liberation", "nimbus", "freemono", "freesans", "freeserif", "courier", "arimo", "cousine", "tinos"),
+        "core fonts",
+    ),
     **dict.fromkeys(("c", "p", "z", "urw"), "urw base35"),
     **dict.fromkeys(("cmb", "cmr", "cmss", "cmtt", "cmti", "cmmi"), "computer modern"),
 }
-_PREFIXES = ("beteckna", "cabin", "stix")
+_PREFIXES = ("beteckna", "cabin", "ocr", "opendyslexic", "oxygen", "stix")  # one design under several names
 # Fonts whose glyphs are not plain characters: keycaps in boxes, initials, symbols and dingbats in
 # the place of letters and digits, a font of placeholder boxes.
 _NOT_PLAIN = re.compile(r"keyboard|initials|symbol|dingbat|last resort|^d050000l$|^cmsy|^cmex", re.IGNORECASE)
