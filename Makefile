@@ -71,7 +71,8 @@ train: $(VENV)/.dev
 	$(BIN)/python -m model.train --arch unet-xl --augment --plain-share 0.7 --init-from runs/unet-xl-robust-mix \
 		--learning-rate 5e-5 --data $(DATA) --epochs 3 --no-export --out model/artifacts/denoiser/5
 	$(BIN)/python -m model.export model/artifacts/denoiser/5 --data $(DATA)
-	$(BIN)/python -m model.anomaly --data $(DATA) --epochs 25 --batches 200 --per-group 300 --out runs/anomaly-fonts
+	$(BIN)/python -m model.anomaly --data $(DATA) --epochs 35 --batches 200 --per-group 300 --out runs/anomaly-fonts
+	$(BIN)/python -m model.anomaly --data $(DATA) --per-group 300 --digits-flagged 0.02 --recalibrate --out runs/anomaly-fonts
 	$(BIN)/python -m model.export model/artifacts/denoiser/7 --from-version model/artifacts/denoiser/5 \
 		--scorer runs/anomaly-fonts --data $(DATA)
 	$(BIN)/python -m model.serving_check model/artifacts/denoiser/7 --data $(DATA) --update-card
