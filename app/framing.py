@@ -19,7 +19,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 import numpy.typing as npt
 from PIL import Image
-from scipy import ndimage
+
+# SciPy's ndimage is imported inside the functions that use it, not here: it takes longer to import
+# than a worker takes to load its model, and only a page that is framed needs it. A starting worker
+# is ready sooner, and warms it just after (``warm_up``, from app/main.py); Python's import lock
+# makes a request that needs it meanwhile wait for that import rather than start another.
 
 Pixels = npt.NDArray[np.float32]
 Bounds = tuple[float, float, float, float]  # x0, y0, x1, y1
@@ -54,7 +58,7 @@ WIDE = 1.05  # a group wider than this many times its line's height holds touchi
 TOUCH_WIDTH = 0.7
 TOUCH = 0.2
 # Blobs join at their sides, not corners (SciPy's default, built once: label() rebuilds it each call).
-_CROSS = ndimage.generate_binary_structure(2, 1)
+_CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=bool)  # 4-connected: ndimage's default
 
 
 class NoDigitFound(Exception):
@@ -144,6 +148,13 @@ def frame_digit(ink: Pixels, page_size: tuple[int, int]) -> tuple[Pixels, Framin
     found = _refine(ink, detection, coarse, others=())
     found = replace(found, paper=_paper_level(ink, found.bounds, fallback=detection.level))
     return _frame(ink, _clean_levels(found), page_size, others=())
+
+
+def warm_up() -> None:
+    """Frame a drawn digit once: SciPy is imported and the code paths run before a request needs them."""
+    page = np.zeros((60, 80), dtype=np.float32)
+    page[15:45, 36:42] = 1.0  # a "1"
+    frame_digit(page, (80, 60))
 
 
 def frame_digits(ink: Pixels, page_size: tuple[int, int], max_digits: int) -> list[tuple[Pixels, Framing]]:
@@ -355,6 +366,8 @@ class _Detection:
 
 def _detect(ink: Pixels, side: int) -> _Detection:
     """Ink on a copy of ``ink`` whose longer side is at most ``side``: smoothed and thresholded."""
+    from scipy import ndimage  # imported on first use: see the note on imports above
+
     height, width = ink.shape
     if min(height, width) < MIN_PAGE_SIDE:  # no room for a digit, nor for measuring the paper's noise
         raise NoDigitFound(f"the image is {width}x{height} pixels, too small to find a digit on")
@@ -392,6 +405,8 @@ def _refine(
     """The digit in ``coarse`` (small pixels) measured on the working copy: its tight box, centre
     and levels. ``others``: other digits' coarse boxes, left out where they reach into this one's;
     ``number``: one digit of several (``frame_digits``)."""
+    from scipy import ndimage  # imported on first use: see the note on imports above
+
     height, width = ink.shape
     reduce, base = detection.reduce, detection.base
     # Refine on the working copy, inside the coarse box grown by two small pixels.
@@ -504,6 +519,8 @@ def _paper_under(small: Pixels) -> _PaperUnder:
     sixteenth of the work. Enlarged back to ``small``'s size only where the light is uneven
     (a shadow, a gradient spanning more than a faint stroke would); even paper is one level.
     """
+    from scipy import ndimage  # imported on first use: see the note on imports above
+
     height, width = small.shape
     tiny_size = (max(1, width // 4), max(1, height // 4))
     tiny = _resize(small, tiny_size) if min(tiny_size) >= 8 else small
@@ -519,6 +536,8 @@ def _paper_under(small: Pixels) -> _PaperUnder:
 
 def _digit_bounds(mask: npt.NDArray[np.bool_]) -> tuple[tuple[float, float, float, float], int]:
     """Bounds (x0, y0, x1, y1) of the largest blob in ``mask`` and of the blobs near it; its size."""
+    from scipy import ndimage  # imported on first use: see the note on imports above
+
     labels, count = ndimage.label(mask, _CROSS)
     if count == 0:
         return (0.0, 0.0, float(mask.shape[1]), float(mask.shape[0])), 0
@@ -541,6 +560,8 @@ def _digit_bounds(mask: npt.NDArray[np.bool_]) -> tuple[tuple[float, float, floa
 def _digit_boxes(detection: _Detection) -> list[Bounds]:
     """The digits' boxes on the detection's copy, in reading order: its ink blobs grouped into
     digits, and a group as wide as several digits cut where the ink is thinnest."""
+    from scipy import ndimage  # imported on first use: see the note on imports above
+
     labels, count = ndimage.label(detection.mask, _CROSS)
     if count == 0:
         return []

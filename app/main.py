@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -15,6 +16,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 
+from app import framing
 from app.budget import limit_worker_threads, map_large_allocations
 from app.engines import ModelLoadError
 from app.errors import install_error_handlers
@@ -87,6 +89,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # They live as long as the process, so move them out of the collector's sight.
         gc.freeze()
         log.info("ready", extra={"fields": {"model_version": service.model_version}})
+        # Framing's libraries load once the model is ready, not before: a starting worker answers
+        # sooner, and the first page framed finds them loaded (or waits on the same import).
+        threading.Thread(target=framing.warm_up, name="warm-up-framing", daemon=True).start()
         try:
             yield
         finally:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import numpy.typing as npt
 import pytest
@@ -81,3 +85,15 @@ def test_blank_pages_have_no_digit(sigma: float, shape: tuple[int, int]) -> None
     ink = np.clip(sigma * rng.standard_normal(shape), 0, 1).astype(np.float32)  # paper and its noise
     with pytest.raises(NoDigitFound, match="stands out"):
         frame_digit(ink, (shape[1], shape[0]))
+
+
+def test_scipy_loads_when_a_page_is_first_framed_not_when_the_app_starts() -> None:
+    """A starting worker does not wait for SciPy (app/framing.py's note on imports); warm_up loads it."""
+    code = (
+        "import sys, app.main\n"
+        "assert 'scipy.ndimage' not in sys.modules, 'importing the app imported SciPy'\n"
+        "from app import framing\n"
+        "framing.warm_up()\n"
+        "assert 'scipy.ndimage' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])
