@@ -3,7 +3,7 @@
     python -m bench.ab 3f00650 --engine identity --rounds 3 --out docs/path-ab.json
 
 Checks the commit out in a temporary git worktree (sharing this tree's .venv), then alternates
-rounds: each a fresh ``make run`` of one side, wrk for 2 s to warm, 4 s at 1 client (p50), 8 s at
+rounds: each a fresh ``make run`` of one side (its time to ready recorded), wrk for 2 s to warm, 4 s at 1 client (p50), 8 s at
 32 clients (req/s). Alternating spreads the machine's noise over both sides.
 """
 
@@ -52,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
                         many = wrk(server.port, "/denoise", body, 32, 8)
                         row = {
                             "model_version": served_model(server.port)["model_version"],
+                            "ready_s": server.ready_s,
                             "c1_p50_ms": one["p50_us"] / 1000,
                             "c32_rps": round(many["requests"] / (many["duration_us"] / 1e6), 1),
                             "non2xx": one["non2xx"] + many["non2xx"],
@@ -67,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
         },
         "sides": {
             name: {
+                "model_version": rows[0]["model_version"],
+                "ready_s": [r["ready_s"] for r in rows],
+                "ready_s_median": statistics.median(r["ready_s"] for r in rows),
                 "c32_rps": [r["c32_rps"] for r in rows],
                 "c32_rps_median": statistics.median(r["c32_rps"] for r in rows),
                 "c1_p50_ms": [r["c1_p50_ms"] for r in rows],
