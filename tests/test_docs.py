@@ -175,11 +175,19 @@ def test_the_readme_quotes_the_latest_numbers_and_pages_runs() -> None:
 # limits ("at most 300 MB", "<= 2.5 s") are requirements, not measurements; figures under 10 with no
 # decimals ("4 s") are settings or counts more often than measurements, and would match any source by
 # chance.
-_FIGURE = re.compile(
-    r"(?<![\w.,/-])(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+\.\d+|\d{2,})"
-    r"(\s?(?:req/s|ms|MB|MiB|GB|dB|%|images/s)| s)(?![\w/])"
-    r"|(?<![\w.,/-])(\d+\.\d+)(x|\u00d7)(?![\w\d])"
+_NUMBER_WRITTEN = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
+_FIGURE = re.compile(  # a figure, or a range of two ("411.4-417.7 req/s"), with its unit; or a ratio
+    rf"(?<![\w.,/-])(?P<low>{_NUMBER_WRITTEN})(?:-(?P<high>{_NUMBER_WRITTEN}))?"
+    r"(?P<unit>\s?(?:req/s|ms|MB|MiB|GB|dB|%|images/s)| s)(?![\w/])"
+    r"|(?<![\w.,/-])(?P<ratio>\d+\.\d+)(?P<times>x|\u00d7)(?![\w\d])"
 )
+
+
+def _measured(number: str) -> bool:
+    """Whether a number reads as a measurement rather than a count or a setting ("4 s", "2 workers")."""
+    return "." in number or "," in number or int(number) >= 10
+
+
 _REQUIREMENT = re.compile(r"(≤|≥|<=|>=|<|>|at most|at least|target|limit|under|over|up to|budget|within)[\s*]*$")
 _CITATION = re.compile(r"git show ([0-9a-f]{7,40}):([\w./-]+)")
 _NUMBER = re.compile(r"(?<![\w.])\d{1,3}(?:,\d{3})+(?:\.\d+)?|(?<![\w.])\d+(?:\.\d+)?")
@@ -338,14 +346,18 @@ def unsourced_figures(text: str, sources: dict[str, set[str]]) -> list[str]:
         for match in _FIGURE.finditer(paragraph):
             if _REQUIREMENT.search(paragraph[max(0, match.start() - 16) : match.start()]):
                 continue
-            figure, unit = (match.group(1), match.group(2)) if match.group(1) else (match.group(3), match.group(4))
-            kind = _kind_of_unit(unit)
-            if _sources_it(figure, kind, sources) or _derived(figure, kind, paragraph, sources):
-                continue
-            cited = _cited(paragraph) if cited is None else cited
-            either = {k: sources.get(k, set()) | cited.get(k, set()) for k in {*sources, *cited}}
-            if not (_sources_it(figure, kind, cited) or _derived(figure, kind, paragraph, either)):
-                unsourced.append(match.group(0))
+            if match["ratio"]:
+                figures, kind = [match["ratio"]], "ratio"
+            else:
+                figures = [n for n in (match["low"], match["high"]) if n and _measured(n)]
+                kind = _kind_of_unit(match["unit"])
+            for figure in figures:
+                if _sources_it(figure, kind, sources) or _derived(figure, kind, paragraph, sources):
+                    continue
+                cited = _cited(paragraph) if cited is None else cited
+                either = {k: sources.get(k, set()) | cited.get(k, set()) for k in {*sources, *cited}}
+                if not (_sources_it(figure, kind, cited) or _derived(figure, kind, paragraph, either)):
+                    unsourced.append(f"{figure} in {match.group(0)!r}")
     return unsourced
 
 
@@ -361,10 +373,12 @@ def test_every_measured_figure_is_in_a_committed_output(document: Path) -> None:
 def test_the_figure_check_fails_on_stale_invented_and_underived_figures() -> None:
     sources = _renderings({"db": {21.57, 21.62}, "ms": {2.078}, "share": {0.109}, "setting": {512.0}})
     assert unsourced_figures("v4 scores 21.62 dB in 2.08 ms, HAProxy costs 10.9% of it.", sources) == []
-    assert unsourced_figures("v4 scores 21.63 dB.", sources) == ["21.63 dB"]  # stale or mistyped
-    assert unsourced_figures("a call takes 21.62 ms.", sources) == ["21.62 ms"]  # a PSNR never sources a time
+    assert unsourced_figures("v4 scores 21.63 dB.", sources) == ["21.63 in '21.63 dB'"]  # stale or mistyped
+    assert unsourced_figures("a call takes 21.62 ms.", sources) == ["21.62 in '21.62 ms'"]  # a PSNR is no time
     assert unsourced_figures("it gains 0.05 dB (21.62 against 21.57).", sources) == []
-    assert unsourced_figures("it gains 0.05 dB.", sources) == ["0.05 dB"]  # a difference of what?
-    assert unsourced_figures("it gains 0.05 dB (21.62 against 21.58).", sources) == ["0.05 dB"]
+    assert unsourced_figures("it gains 0.05 dB.", sources) == ["0.05 in '0.05 dB'"]  # a difference of what?
+    assert unsourced_figures("it gains 0.05 dB (21.62 against 21.58).", sources) == ["0.05 in '0.05 dB'"]
+    assert unsourced_figures("between 21.57-21.62 dB", sources) == []
+    assert unsourced_figures("between 21.57-21.64 dB", sources) == ["21.64 in '21.57-21.64 dB'"]  # a range's end
     assert unsourced_figures("21.62 dB, 1.0x the PSNR of the 21.57 dB model", sources) == []
     assert unsourced_figures("a limit of 512 MiB; at most 900 MiB", sources) == []  # a setting, a requirement
