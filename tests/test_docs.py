@@ -63,6 +63,7 @@ _NO_SERVED_MODEL = {
     "model.json": "every committed version, named in its rows",
     "scorer-comparison.json": "the scorers of two versions, named in its rows",
     "scorer-runs.json": "two training runs of the scorer",
+    "scorer-designs.json": "a scorer trained on more font designs, and v7's, on validation designs",
 }
 
 
