@@ -3,8 +3,9 @@
     python -m bench.ab 3f00650 --engine identity --rounds 3 --out docs/path-ab.json
 
 Checks the commit out in a temporary git worktree (sharing this tree's .venv), then alternates
-rounds: each a fresh ``make run`` of one side (its time to ready recorded), wrk for 2 s to warm, 4 s at 1 client (p50), 8 s at
-32 clients (req/s). Alternating spreads the machine's noise over both sides.
+rounds: each a fresh ``make run`` of one side (its time to ready recorded), wrk for 2 s to warm,
+4 s at 1 client (p50), 8 s at 32 clients (req/s). Alternating spreads the machine's noise over
+both sides.
 """
 
 from __future__ import annotations
