@@ -58,7 +58,7 @@ WIDE = 1.05  # a group wider than this many times its line's height holds touchi
 TOUCH_WIDTH = 0.7
 TOUCH = 0.2
 # Blobs join at their sides, not corners (SciPy's default, built once: label() rebuilds it each call).
-_CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=bool)  # 4-connected: ndimage's default
+_CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=bool)
 
 
 class NoDigitFound(Exception):
