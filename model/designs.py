@@ -85,3 +85,26 @@ DESIGNS: dict[str, Design] = {
         },
     ),
 }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m model.designs --json docs/designs.json``: every design's parameter count."""
+    import argparse
+    import json
+    from pathlib import Path
+
+    from model.provenance import measured_on
+
+    parser = argparse.ArgumentParser(prog="python -m model.designs", description=main.__doc__)
+    parser.add_argument("--json", type=Path, required=True)
+    args = parser.parse_args(argv)
+    parameters = {name: design.build().count_params() for name, design in DESIGNS.items()}
+    args.json.write_text(
+        json.dumps({"context": measured_on("python -m model.designs"), "parameters": parameters}, indent=2) + "\n"
+    )
+    print(json.dumps(parameters, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
