@@ -16,6 +16,9 @@ from app.settings import DEFAULT_MODEL_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+# Documents a bench or evaluation command writes whole (their tables are its output); the others
+# are written by hand.
+HAND_WRITTEN = [d for d in DOCUMENTS if "Written by `" not in d.read_text()[:600]]
 _LINK = re.compile(r"\]\(([^)\s]+)\)")
 
 
@@ -55,6 +58,7 @@ def test_bench_outputs_measured_the_served_model(output: Path) -> None:
 # Outputs that measured no served model: what they measured instead.
 _NO_SERVED_MODEL = {
     "image.json": "the container image's size",
+    "designs.json": "every design's parameter count, untrained",
     "decoding.json": "decoding alone, before any model",
     "model-fit.json": "models named in its rows, from training runs",
     "model-robust-selection.json": "models named in its rows, from training runs",
@@ -219,6 +223,7 @@ _KEY_KINDS = (
     ("s", re.compile(r"(^|_)s$|seconds|ready", re.IGNORECASE)),
     ("share", re.compile(r"flagged|recall|precision|share|fraction|(^|_)iou|auc|change|percent|_cost$", re.IGNORECASE)),
     ("ratio", re.compile(r"ratio|speedup|(^|_)x($|_)", re.IGNORECASE)),
+    ("count", re.compile(r"(^|_)(images|digits|pages|requests|parameters|objects|scans|count)($|_)", re.IGNORECASE)),
 )
 _TEXT_FIGURE = re.compile(r"(\d[\d,]*(?:\.\d+)?)\s?(req/s|images/s|ms|MB|MiB|GB|dB|%|x\b| s\b)")
 Found = dict[str, set[float]]  # kind -> the numbers ("setting": a value in a file that defines settings)
@@ -242,8 +247,9 @@ def _numbers_in(data: Any, found: Found, kind: str | None = None) -> Found:
     if isinstance(data, bool):
         return found
     if isinstance(data, int | float):
-        if kind is not None:
-            found.setdefault(kind, set()).add(abs(float(data)))  # prose says "0.06 dB worse", the output -0.06
+        # Prose says "0.06 dB worse", the output -0.06. A number under no kind sources only figures
+        # without a unit, which are specific enough ("8,241", "0.9947") not to match by chance.
+        found.setdefault(kind or "unkinded", set()).add(abs(float(data)))
     elif isinstance(data, dict):
         for key, value in data.items():
             _numbers_in(value, found, _kind_of_key(str(key)) or kind)
@@ -267,9 +273,9 @@ def _numbers_in(data: Any, found: Found, kind: str | None = None) -> Found:
                 for number, unit in _TEXT_FIGURE.findall(cell):
                     found.setdefault(_kind_of_unit(unit), set()).add(float(number.replace(",", "")))
                 kind_here = _kind_of_title(title) or row_kind
-                if kind_here is not None and not _TEXT_FIGURE.search(cell):
+                if not _TEXT_FIGURE.search(cell):
                     for number in _NUMBER.findall(cell):
-                        found.setdefault(kind_here, set()).add(float(number.replace(",", "")))
+                        found.setdefault(kind_here or "unkinded", set()).add(float(number.replace(",", "")))
     return found
 
 
@@ -279,7 +285,7 @@ def _renderings(found: Found) -> dict[str, set[str]]:
     for kind, numbers in found.items():
         for number in numbers:
             for value in (number, 100 * number) if kind in ("share", "setting") else (number,):
-                for digits in range(4):
+                for digits in range(5):
                     written.setdefault(kind, set()).update((f"{value:.{digits}f}", f"{value:,.{digits}f}"))
     return written
 
@@ -319,6 +325,9 @@ def _committed_outputs() -> dict[str, set[str]]:
     found: Found = {}
     for path in [*(ROOT / "docs").glob("*.json"), *(ROOT / "model" / "artifacts").rglob("metadata.json")]:
         _numbers_in(json.loads(path.read_text()), found)
+    for document in DOCUMENTS:  # a document a command writes whole is its output too
+        if document not in HAND_WRITTEN:
+            _numbers_in(document.read_text(), found)
     for pattern in _SETTINGS:
         for path in ROOT.glob(pattern):
             numbers = re.findall(r"\d+(?:\.\d+)?", path.read_text())
@@ -362,6 +371,44 @@ def unsourced_figures(text: str, sources: dict[str, set[str]]) -> list[str]:
     return unsourced
 
 
+# A figure without a unit: a count written with thousands separators ("10,000 test digits") or a
+# number with three decimals or more ("ROC AUC 0.9947"). Found under a key of any kind, in the
+# output its paragraph cites, or derived from two sourced numbers its paragraph quotes.
+_BARE_FIGURE = re.compile(
+    r"(?<![\w.,/-])(\d+\.\d{3,}|\d{1,3}(?:,\d{3})+)"
+    r"(?![\w,/-]|\.\d|\s?(?:req/s|ms|MB|MiB|GB|dB|%|images/s|s\b|x\b))"
+)
+
+
+def unsourced_bare_figures(text: str, sources: dict[str, set[str]]) -> list[str]:
+    """The unitless figures of a document found in no source of any kind, nor derived from two."""
+    unsourced = []
+    for paragraph in text.split("\n\n"):
+        cited: dict[str, set[str]] | None = None
+        for match in _BARE_FIGURE.finditer(paragraph):
+            figure = match.group(1)
+            if _REQUIREMENT.search(paragraph[max(0, match.start() - 16) : match.start()]):
+                continue
+            if _anywhere(figure, paragraph, sources):
+                continue
+            cited = _cited(paragraph) if cited is None else cited
+            either = {k: sources.get(k, set()) | cited.get(k, set()) for k in {*sources, *cited}}
+            if not _anywhere(figure, paragraph, either):
+                unsourced.append(figure)
+    return unsourced
+
+
+def _anywhere(figure: str, paragraph: str, sources: dict[str, set[str]]) -> bool:
+    return any(figure in sources[kind] or _derived(figure, kind, paragraph, sources) for kind in sources)
+
+
+@pytest.mark.parametrize("document", HAND_WRITTEN, ids=lambda p: p.name)
+def test_every_unitless_figure_written_by_hand_is_in_a_committed_output(document: Path) -> None:
+    """Counts and ratios written by hand come from an output too (generated documents are outputs)."""
+    unsourced = unsourced_bare_figures(document.read_text(), _committed_outputs())
+    assert not unsourced, f"{document.name} quotes unitless figures found in no committed output: {unsourced}"
+
+
 @pytest.mark.parametrize("document", DOCUMENTS, ids=lambda p: p.name)
 def test_every_measured_figure_is_in_a_committed_output(document: Path) -> None:
     """Each number with a unit in the prose is in a committed bench output or model card under a key
@@ -383,3 +430,6 @@ def test_the_figure_check_fails_on_stale_invented_and_underived_figures() -> Non
     assert unsourced_figures("between 21.57-21.64 dB", sources) == ["21.64 in '21.57-21.64 dB'"]  # a range's end
     assert unsourced_figures("21.62 dB, 1.0x the PSNR of the 21.57 dB model", sources) == []
     assert unsourced_figures("a limit of 512 MiB; at most 900 MiB", sources) == []  # a setting, a requirement
+    counts = _renderings({"count": {10_000.0}, "unkinded": {0.9947}})
+    assert unsourced_bare_figures("On the 10,000 test digits, ROC AUC 0.9947.", counts) == []
+    assert unsourced_bare_figures("On the 10,001 test digits, ROC AUC 0.9948.", counts) == ["10,001", "0.9948"]
