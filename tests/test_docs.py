@@ -201,7 +201,7 @@ _NUMBER = re.compile(r"(?<![\w.])\d{1,3}(?:,\d{3})+(?:\.\d+)?|(?<![\w.])\d+(?:\.
 # What a figure's unit says it measures, and the output keys that hold such measurements. A number
 # sources a figure only under a key of the figure's kind (a count, a setting's value or a PSNR never
 # sources a "ms" figure); a key of no kind of its own takes its parent's. Numbers under keys of no
-# kind at all source nothing: they are counts, seeds, sizes and names.
+# kind at all ("unkinded": seeds, sizes, names' numbers) source no figure with a unit.
 _UNIT_KINDS = {
     "req/s": "rate",
     "images/s": "rate",
