@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from collections.abc import Callable, Iterator
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -320,6 +322,7 @@ def _derived(figure: str, kind: str, paragraph: str, sources: dict[str, set[str]
 _SETTINGS = ["app/settings.py", "docker-compose.yml", "compose.scale.yml", "deploy/**/*.yaml", "bench/*.py"]
 
 
+@cache  # the same for every document checked; read once
 def _committed_outputs() -> dict[str, set[str]]:
     """The numbers of every committed bench output and model card, by kind, and of every setting."""
     found: Found = {}
@@ -347,28 +350,53 @@ def _cited(paragraph: str) -> dict[str, set[str]]:
     return _renderings(found)
 
 
-def unsourced_figures(text: str, sources: dict[str, set[str]]) -> list[str]:
-    """The measured figures of a document found neither in the sources, of their kind, nor in the
-    outputs their paragraph cites, nor derived from sourced numbers of their paragraph."""
+Sources = dict[str, set[str]]
+Figures = Callable[[str], Iterator[tuple[str, str, str]]]  # paragraph -> (figure, kind, how to name it)
+Sourced = Callable[[str, str, str, Sources], bool]  # figure, kind, paragraph, sources
+
+
+def _unsourced(text: str, sources: Sources, figures: Figures, sourced: Sourced) -> list[str]:
+    """The figures of each paragraph that are ``sourced`` neither by ``sources`` nor, beside them,
+    by the earlier outputs the paragraph cites (read only when needed: one git call each)."""
     unsourced = []
     for paragraph in text.split("\n\n"):
-        cited: dict[str, set[str]] | None = None
-        for match in _FIGURE.finditer(paragraph):
-            if _REQUIREMENT.search(paragraph[max(0, match.start() - 16) : match.start()]):
+        either: Sources | None = None
+        for figure, kind, name in figures(paragraph):
+            if sourced(figure, kind, paragraph, sources):
                 continue
-            if match["ratio"]:
-                figures, kind = [match["ratio"]], "ratio"
-            else:
-                figures = [n for n in (match["low"], match["high"]) if n and _measured(n)]
-                kind = _kind_of_unit(match["unit"])
-            for figure in figures:
-                if _sources_it(figure, kind, sources) or _derived(figure, kind, paragraph, sources):
-                    continue
-                cited = _cited(paragraph) if cited is None else cited
+            if either is None:
+                cited = _cited(paragraph)
                 either = {k: sources.get(k, set()) | cited.get(k, set()) for k in {*sources, *cited}}
-                if not (_sources_it(figure, kind, cited) or _derived(figure, kind, paragraph, either)):
-                    unsourced.append(f"{figure} in {match.group(0)!r}")
+            if not sourced(figure, kind, paragraph, either):
+                unsourced.append(name)
     return unsourced
+
+
+def _requirement(paragraph: str, match: re.Match[str]) -> bool:
+    return bool(_REQUIREMENT.search(paragraph[max(0, match.start() - 16) : match.start()]))
+
+
+def _unit_figures(paragraph: str) -> Iterator[tuple[str, str, str]]:
+    for match in _FIGURE.finditer(paragraph):
+        if _requirement(paragraph, match):
+            continue
+        if match["ratio"]:
+            figures, kind = [match["ratio"]], "ratio"
+        else:
+            figures = [n for n in (match["low"], match["high"]) if n and _measured(n)]
+            kind = _kind_of_unit(match["unit"])
+        for figure in figures:
+            yield figure, kind, f"{figure} in {match.group(0)!r}"
+
+
+def unsourced_figures(text: str, sources: Sources) -> list[str]:
+    """The measured figures of a document found neither in the sources, of their kind, nor in the
+    outputs their paragraph cites, nor derived from sourced numbers of their paragraph."""
+
+    def sourced(figure: str, kind: str, paragraph: str, found: Sources) -> bool:
+        return _sources_it(figure, kind, found) or _derived(figure, kind, paragraph, found)
+
+    return _unsourced(text, sources, _unit_figures, sourced)
 
 
 # A figure without a unit: a count written with thousands separators ("10,000 test digits") or a
@@ -380,26 +408,19 @@ _BARE_FIGURE = re.compile(
 )
 
 
-def unsourced_bare_figures(text: str, sources: dict[str, set[str]]) -> list[str]:
+def _bare_figures(paragraph: str) -> Iterator[tuple[str, str, str]]:
+    for match in _BARE_FIGURE.finditer(paragraph):
+        if not _requirement(paragraph, match):
+            yield match.group(1), "any", match.group(1)
+
+
+def unsourced_bare_figures(text: str, sources: Sources) -> list[str]:
     """The unitless figures of a document found in no source of any kind, nor derived from two."""
-    unsourced = []
-    for paragraph in text.split("\n\n"):
-        cited: dict[str, set[str]] | None = None
-        for match in _BARE_FIGURE.finditer(paragraph):
-            figure = match.group(1)
-            if _REQUIREMENT.search(paragraph[max(0, match.start() - 16) : match.start()]):
-                continue
-            if _anywhere(figure, paragraph, sources):
-                continue
-            cited = _cited(paragraph) if cited is None else cited
-            either = {k: sources.get(k, set()) | cited.get(k, set()) for k in {*sources, *cited}}
-            if not _anywhere(figure, paragraph, either):
-                unsourced.append(figure)
-    return unsourced
 
+    def sourced(figure: str, _: str, paragraph: str, found: Sources) -> bool:
+        return any(figure in found[kind] or _derived(figure, kind, paragraph, found) for kind in found)
 
-def _anywhere(figure: str, paragraph: str, sources: dict[str, set[str]]) -> bool:
-    return any(figure in sources[kind] or _derived(figure, kind, paragraph, sources) for kind in sources)
+    return _unsourced(text, sources, _bare_figures, sourced)
 
 
 @pytest.mark.parametrize("document", HAND_WRITTEN, ids=lambda p: p.name)
