@@ -31,9 +31,8 @@ from app.framing import MAX_DIGITS, WORKING_SIDE, frame_digits
 from app.imaging import Fit, ImageError, Invert, decode
 from app.inference import Model, load_model
 from app.settings import DEFAULT_MODEL_DIR
-from bench.pages import MAX_PIXELS, Floats, answer, encode, iou, psnr, read_upload
+from bench.pages import MAX_PIXELS, Floats, answer, encode, iou, measured_with, psnr, read_upload, written_by
 from model.data import load_mnist_or_report
-from model.provenance import measured_on
 
 CONDITIONS = (  # (name, noise sigma, JPEG quality or None for PNG)
     ("sigma 0.2", 0.2, None),
@@ -234,13 +233,11 @@ def figure(model: Model, digits: Floats, path: Path, seed: int) -> None:
 
 
 def render_markdown(report: dict[str, Any]) -> str:
-    ctx = report["context"]
     cost = report["cost"]
     lines = [
         "# Numbers on pages, and scans resized whole",
         "",
-        f"Written by `{ctx['command']}` on {ctx['date']} at commit {ctx['commit']} ({ctx['cpu']}), model version "
-        f"{ctx['model_version']} ({ctx['engine']}, {ctx['precision']}).",
+        written_by(report["context"]),
         "",
         "Number pages: 2-10 MNIST *test* digits side by side (60-140 px tall, 0-15 px between their ink, so some",
         "pairs touch), dark on a white page, noise added, sent as PNG or JPEG through the service's decode,",
@@ -300,8 +297,9 @@ def main(argv: list[str] | None = None) -> int:
     digits = mnist.x_test[..., 0]
     model = load_model(args.model_dir, threads=0)
     report: dict[str, Any] = {
-        "context": measured_on("python -m bench.numbers " + " ".join(argv if argv is not None else sys.argv[1:]))
-        | {"model_version": model.version, "engine": model.engine.value, "precision": model.precision.value},
+        "context": measured_with(
+            "python -m bench.numbers " + " ".join(argv if argv is not None else sys.argv[1:]), model
+        ),
         "numbers": score_numbers(model, digits, args.pages, args.seed),
         "scans": score_scans(model, digits, args.scans, args.seed),
         "cost": finding_cost(digits, 50, 7, args.seed),

@@ -263,13 +263,28 @@ def figure(model: Model, digits: Floats, path: Path, seed: int) -> None:
     plt.close(fig)
 
 
+def measured_with(command: str, model: Model) -> dict[str, Any]:
+    """What a run records of itself (model.provenance) and of the model it loaded."""
+    return measured_on(command) | {
+        "model_version": model.version,
+        "engine": model.engine.value,
+        "precision": model.precision.value,
+    }
+
+
+def written_by(ctx: dict[str, Any]) -> str:
+    """The first sentence of a generated document: the command, the code and the model it measured."""
+    return (
+        f"Written by `{ctx['command']}` on {ctx['date']} at commit {ctx['commit']} ({ctx['cpu']}), model version "
+        f"{ctx['model_version']} ({ctx['engine']}, {ctx['precision']})."
+    )
+
+
 def render_markdown(report: dict[str, Any]) -> str:
-    ctx = report["context"]
     lines = [
         "# Digits on pages: `fit=stretch` and `fit=digit`",
         "",
-        f"Written by `{ctx['command']}` on {ctx['date']} at commit {ctx['commit']} ({ctx['cpu']}), model version "
-        f"{ctx['model_version']} ({ctx['engine']}, {ctx['precision']}). Pages are MNIST *test* digits drawn as",
+        written_by(report["context"]) + " Pages are MNIST *test* digits drawn as",
         "dark ink on a white page (digit 40-200 px tall, random place, 640x480 and 480x640 pages), noise",
         "added, sent as PNG (or JPEG q75) through the service's decode, framing, model and encoding, and",
         "answered with `size=original`. PSNR is measured on the digit's own square of the page against",
@@ -341,8 +356,9 @@ def main(argv: list[str] | None = None) -> int:
     digits = mnist.x_test[..., 0]
     model = load_model(args.model_dir, threads=0)
     report: dict[str, Any] = {
-        "context": measured_on("python -m bench.pages " + " ".join(argv if argv is not None else sys.argv[1:]))
-        | {"model_version": model.version, "engine": model.engine.value, "precision": model.precision.value},
+        "context": measured_with(
+            "python -m bench.pages " + " ".join(argv if argv is not None else sys.argv[1:]), model
+        ),
         "pages": score_pages(model, digits, args.pages, args.seed),
         "mnist": score_mnist(model, digits[: args.mnist], 0.5, args.seed),
         "cost": framing_cost(digits, 50, 7, args.seed),
