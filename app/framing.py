@@ -43,7 +43,10 @@ AUTO_SHARE = 0.5  # fit=auto frames a digit whose box spans less than this share
 CROP_SIDE = 2 * 28  # and whose page is larger than this: no photo of a page is smaller
 CLEAN_LEVELS = 0.1  # paper and ink this near white and black are taken as white and black
 EDGE = 0.3  # the box reaches where the ink fades to this fraction of its level, as MNIST's reach its faint edges
-SMOOTHING_GAIN = 1 / (2 * math.sqrt(math.pi))  # the noise std a unit Gaussian blur leaves
+# The detection's smoothing: a 5-tap binomial kernel on each axis, a Gaussian of sigma 1 to within
+# a few percent, at a third of SciPy's cost for that Gaussian on a page.
+_BINOMIAL = np.array([1, 4, 6, 4, 1], dtype=np.float32) / 16
+SMOOTHING_GAIN = float((_BINOMIAL**2).sum())  # the noise std it leaves: the kernel's L2 norm, squared for 2-D
 # Strokes apart from the largest one (the bar of a 5, the dot of a broken 4) are kept when they
 # lie within this fraction of the digit's size from it and hold this fraction of its ink.
 NEAR = 0.35
@@ -57,6 +60,11 @@ WIDE = 1.05  # a group wider than this many times its line's height holds touchi
 # its usual column: two digits that touch (one digit's strokes are not that thin across).
 TOUCH_WIDTH = 0.7
 TOUCH = 0.2
+# fit=digits looks at full detail only around the blocks of an eighth-size copy that stand out
+# (REGION_MARGIN blocks wider each side), unless that is more than REGION_SHARE of the page.
+REGION_MARGIN = 2
+REGION_SHARE = 0.5
+MAD_TO_STD = 1.4826  # a normal distribution's standard deviation per median absolute deviation
 # Blobs join at their sides, not corners (SciPy's default, built once: label() rebuilds it each call).
 _CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=bool)
 
@@ -133,6 +141,9 @@ class _PaperUnder:
 
     level: Pixels | float
     base: float  # its median
+    # A much reduced copy of the page, its paper taken away: where the ink may be (``_ink_region``).
+    residual: Pixels
+    cell: int  # page pixels per pixel of ``residual``, across and down
 
 
 def frame_digit(ink: Pixels, page_size: tuple[int, int]) -> tuple[Pixels, Framing]:
@@ -142,7 +153,7 @@ def frame_digit(ink: Pixels, page_size: tuple[int, int]) -> tuple[Pixels, Framin
     Raises ``NoDigitFound`` when nothing stands out as ink.
     """
     detection = _detect(ink, DETECT_SIDE)
-    coarse, largest = _digit_bounds(detection.mask)
+    coarse, largest = _digit_bounds(detection.mask)  # the whole page was looked at: no window to shift
     if largest < MIN_BLOB:
         raise NoDigitFound(detection.nothing_found())
     found = _refine(ink, detection, coarse, others=())
@@ -161,12 +172,17 @@ def frame_digits(ink: Pixels, page_size: tuple[int, int], max_digits: int) -> li
     """Every digit on ``ink`` framed as MNIST, in reading order (lines top to bottom, then left to right).
 
     Ink blobs are grouped into digits (the strokes of one digit stacked or near, as the bar of a 5),
-    and a group as wide as several digits of its line is cut where the ink is thinnest. A page
+    and a group as wide as several digits of its line is cut where the ink is thinnest. Only the
+    part of the page where ink shows on a much reduced copy is looked at closely. A page
     with one digit is framed exactly as ``frame_digit`` frames it. Raises ``NoDigitFound``, and
     ``TooManyDigits`` past ``max_digits``.
     """
-    detection = _detect(ink, DIGITS_DETECT_SIDE)
+    detection = _detect(ink, DIGITS_DETECT_SIDE, look_where_ink_is=True)
     boxes = _digit_boxes(detection)
+    if detection.partial and (not boxes or detection.reaches_window_edge(boxes)):
+        # Ink too faint for the reduced copy, or going on past the window: look at the whole page.
+        detection = _detect(ink, DIGITS_DETECT_SIDE)
+        boxes = _digit_boxes(detection)
     if not boxes:
         raise NoDigitFound(detection.nothing_found())
     if len(boxes) == 1:
@@ -234,17 +250,17 @@ def _frame(
     # Levels are set on the 28x28 frame, not the page: resampling is linear, so it is the same,
     # at a fraction of the work. Outside the page is paper.
     region = (left, top, left + SIDE / scale, top + SIDE / scale)
+    window = _window(ink, region, fill=zero)
+    if not isinstance(found.shading, float):
+        window -= _window(found.shading, region, fill=0.0)
     # Only the neighbours the frame reaches (a pixel more for its rounding) are painted over.
     others = _near(region, others, margin=1.0)
     if others:
-        ox, oy = _origin(region)
-        local = (region[0] - ox, region[1] - oy, region[2] - ox, region[3] - oy)
-        raw = _resample(_without(ink, found, region, others, zero), local, fill=zero)
-    else:
-        raw = _resample(ink, region, fill=zero)
-        if not isinstance(found.shading, float):
-            raw = raw - _resample(found.shading, region, fill=0.0)
-    frame = np.clip((raw - zero) / max(one - zero, MIN_CONTRAST), 0.0, 1.0)
+        _paint_over(window, _origin(region), found.bounds, others, zero)
+    raw = _resample(window, region)
+    frame = (raw - zero) * (1 / max(one - zero, MIN_CONTRAST))
+    # The ufuncs, not np.clip: its Python layer costs more than the clipping of 784 pixels.
+    np.minimum(np.maximum(frame, 0.0, out=frame), 1.0, out=frame)
     # The box in upload pixels, on the page whatever the rounding.
     x = min(max(math.floor(x0 * x_up), 0), page_width - 1)
     y = min(max(math.floor(y0 * y_up), 0), page_height - 1)
@@ -271,39 +287,22 @@ def _origin(region: tuple[float, float, float, float]) -> tuple[int, int]:
     return math.floor(region[0]), math.floor(region[1])
 
 
-def _without(
-    ink: Pixels,
-    found: _Found,
-    region: tuple[float, float, float, float],
-    others: tuple[tuple[float, float, float, float], ...],
-    paper: float,
-) -> Pixels:
-    """The page's pixels under ``region`` (from its floor corner), shading removed, with the other
-    digits' boxes painted ``paper`` outside this digit's own box."""
-    ix0, iy0 = _origin(region)
-    ix1, iy1 = math.ceil(region[2]), math.ceil(region[3])
-    height, width = ink.shape
-    sx0, sy0, sx1, sy1 = max(ix0, 0), max(iy0, 0), min(ix1, width), min(iy1, height)
-    local = np.full((iy1 - iy0, ix1 - ix0), paper, dtype=np.float32)
-    if sx1 <= sx0 or sy1 <= sy0:
-        return local
-    local[sy0 - iy0 : sy1 - iy0, sx0 - ix0 : sx1 - ix0] = ink[sy0:sy1, sx0:sx1]
-    if not isinstance(found.shading, float):
-        local[sy0 - iy0 : sy1 - iy0, sx0 - ix0 : sx1 - ix0] -= found.shading[sy0:sy1, sx0:sx1]
-    keep = np.zeros(local.shape, dtype=bool)
-    own = found.bounds
-    keep[
-        max(0, math.floor(own[1]) - iy0) : max(0, math.ceil(own[3]) - iy0),
-        max(0, math.floor(own[0]) - ix0) : max(0, math.ceil(own[2]) - ix0),
-    ] = True
-    painted = np.zeros(local.shape, dtype=bool)
-    for x0, y0, x1, y1 in others:
-        painted[
-            max(0, math.floor(y0) - iy0) : max(0, math.ceil(y1) - iy0),
-            max(0, math.floor(x0) - ix0) : max(0, math.ceil(x1) - ix0),
-        ] = True
-    local[painted & ~keep] = paper
-    return local
+def _paint_over(window: Pixels, origin: tuple[int, int], own: Bounds, others: tuple[Bounds, ...], paper: float) -> None:
+    """Paint ``others`` (working pixels) with ``paper`` on ``window`` (whose corner is ``origin``),
+    except inside the box ``own``: another digit's strokes do not reach into this one's frame."""
+    kept = window[_slices(own, origin)].copy()
+    for box in others:
+        window[_slices(box, origin)] = paper
+    window[_slices(own, origin)] = kept
+
+
+def _slices(box: Bounds, origin: tuple[int, int]) -> tuple[slice, slice]:
+    """The whole pixels ``box`` touches, as slices of an array whose corner is ``origin``."""
+    ox, oy = origin
+    return (
+        slice(max(0, math.floor(box[1]) - oy), max(0, math.ceil(box[3]) - oy)),
+        slice(max(0, math.floor(box[0]) - ox), max(0, math.ceil(box[2]) - ox)),
+    )
 
 
 def render_on_page(outputs: Pixels, framings: Sequence[Framing], size: tuple[int, int]) -> Pixels:
@@ -354,6 +353,31 @@ class _Detection:
     threshold: float  # what ink must exceed on ``smooth``
     base: float  # the paper's median level (area-averaged pixels)
     shading: Pixels | float  # uneven light on the working copy (0: even)
+    # Where ``mask`` and ``smooth`` lie on the small copy (x0, y0, x1, y1): all of it, or only the
+    # part where ink stands out on a much reduced copy (``_detect``'s ``look_where_ink_is``).
+    window: tuple[int, int, int, int]
+    size: tuple[int, int]  # the small copy's width and height
+
+    @property
+    def origin(self) -> tuple[int, int]:
+        return self.window[0], self.window[1]
+
+    @property
+    def partial(self) -> bool:
+        """Only part of the page was looked at."""
+        return self.window != (0, 0, *self.size)
+
+    def reaches_window_edge(self, boxes: Sequence[Bounds]) -> bool:
+        """Some box touches an edge of the window that is not the page's: its ink may go on past it."""
+        x0, y0, x1, y1 = self.window
+        width, height = self.size
+        return any(
+            (x0 > 0 and b[0] <= x0 + 1)
+            or (y0 > 0 and b[1] <= y0 + 1)
+            or (x1 < width and b[2] >= x1 - 1)
+            or (y1 < height and b[3] >= y1 - 1)
+            for b in boxes
+        )
 
     def nothing_found(self) -> str:
         return (
@@ -364,10 +388,12 @@ class _Detection:
         )
 
 
-def _detect(ink: Pixels, side: int) -> _Detection:
-    """Ink on a copy of ``ink`` whose longer side is at most ``side``: smoothed and thresholded."""
-    from scipy import ndimage  # imported on first use: see the note on imports above
+def _detect(ink: Pixels, side: int, look_where_ink_is: bool = False) -> _Detection:
+    """Ink on a copy of ``ink`` whose longer side is at most ``side``: smoothed and thresholded.
 
+    ``look_where_ink_is``: only around what stands out on the paper's much reduced copy, when that
+    is a small part of the page (a number on a sheet): the work at full detail is done there alone.
+    """
     height, width = ink.shape
     if min(height, width) < MIN_PAGE_SIDE:  # no room for a digit, nor for measuring the paper's noise
         raise NoDigitFound(f"the image is {width}x{height} pixels, too small to find a digit on")
@@ -376,23 +402,57 @@ def _detect(ink: Pixels, side: int) -> _Detection:
     reduce = max(1.0, max(width, height) / side)
     small = ink if reduce == 1.0 else _resize(ink, (max(1, round(width / reduce)), max(1, round(height / reduce))))
     paper_under = _paper_under(small)
-    # Truncated at 2.5 sigma (SciPy's default is 4): a 5-tap kernel instead of 9, the same blobs.
-    smooth = ndimage.gaussian_filter(small - paper_under.level, sigma=1.0, mode="nearest", truncate=2.5)
+    small_height, small_width = small.shape
+    window = _ink_region(paper_under, small.shape) if look_where_ink_is else None
+    x0, y0, x1, y1 = window or (0, 0, small_width, small_height)
+    smooth = _smooth(small[y0:y1, x0:x1] - _crop(paper_under.level, y0, y1, x0, x1))
     # Ink is what stands far out of the paper's own noise. A threshold between two classes (Otsu)
     # would split the noise instead when the digit is a small part of the page. The noise is
     # measured on neighbour differences, which the ink (smooth at that scale) hardly touches, and
-    # scaled by what the Gaussian smoothing leaves of it. The mean absolute difference, not the
-    # median: noise clipped at white or black leaves many equal neighbours, hidden from a median.
-    level = quantile(smooth[::2, ::2], 0.5)  # a sample is enough for a median
-    # Every other row and column is enough for a mean.
-    mean_difference = (np.abs(np.diff(small[:, ::2], axis=0)).mean() + np.abs(np.diff(small[::2], axis=1)).mean()) / 2
+    # scaled by what the smoothing leaves of it. The mean absolute difference, not the median:
+    # noise clipped at white or black leaves many equal neighbours, hidden from a median.
+    # A window is mostly ink: there the paper's level comes from the reduced copy's blocks, means
+    # of the paper as the smoothing's are, most of them paper (a sample of the page otherwise).
+    level = quantile(smooth[::2, ::2] if window is None else paper_under.residual, 0.5)
+    # Every eighth column (and row) is enough for a mean.
+    mean_difference = (np.abs(np.diff(small[:, ::8], axis=0)).mean() + np.abs(np.diff(small[::8], axis=1)).mean()) / 2
     spread = float(mean_difference) * math.sqrt(math.pi) / 2 * SMOOTHING_GAIN
     threshold = level + max(INK_SPREADS * spread, MIN_CONTRAST)
     shading: Pixels | float = 0.0
     if not isinstance(paper_under.level, float):
         shading = paper_under.level - paper_under.base
         shading = shading if reduce == 1.0 else _resize(shading, (width, height))
-    return _Detection(smooth > threshold, smooth, reduce, level, threshold, paper_under.base, shading)
+    return _Detection(
+        mask=smooth > threshold,
+        smooth=smooth,
+        reduce=reduce,
+        level=level,
+        threshold=threshold,
+        base=paper_under.base,
+        shading=shading,
+        window=(x0, y0, x1, y1),
+        size=(small_width, small_height),
+    )
+
+
+def _ink_region(paper_under: _PaperUnder, shape: tuple[int, int]) -> tuple[int, int, int, int] | None:
+    """The part of the page (x0, y0, x1, y1) around the blocks of ``paper_under.residual`` that stand
+    out of the paper, ``REGION_MARGIN`` blocks wider on each side; None where that is most of it."""
+    residual, cell = paper_under.residual, paper_under.cell
+    centre = quantile(residual, 0.5)
+    # The blocks' own noise, from their median absolute deviation (the ink's blocks are few).
+    spread = quantile(np.abs(residual - centre), 0.5) * MAD_TO_STD
+    blocks = residual > centre + max(INK_SPREADS * spread, MIN_CONTRAST / 2)
+    rows, cols = np.nonzero(blocks.any(axis=1))[0], np.nonzero(blocks.any(axis=0))[0]
+    if not rows.size:
+        return None
+    height, width = shape
+    x0, y0 = max(0, (int(cols[0]) - REGION_MARGIN) * cell), max(0, (int(rows[0]) - REGION_MARGIN) * cell)
+    x1 = min(width, (int(cols[-1]) + 1 + REGION_MARGIN) * cell)
+    y1 = min(height, (int(rows[-1]) + 1 + REGION_MARGIN) * cell)
+    if (x1 - x0) * (y1 - y0) > REGION_SHARE * width * height:
+        return None
+    return x0, y0, x1, y1
 
 
 def _refine(
@@ -413,26 +473,25 @@ def _refine(
     margin = 2 * reduce
     cx0, cy0 = max(0, math.floor(coarse[0] * reduce - margin)), max(0, math.floor(coarse[1] * reduce - margin))
     cx1, cy1 = min(width, math.ceil(coarse[2] * reduce + margin)), min(height, math.ceil(coarse[3] * reduce + margin))
-    if reduce == 1.0 and number:
+    wx0, wy0, wx1, wy1 = detection.window
+    if reduce == 1.0 and number and wx0 <= cx0 and wy0 <= cy0 and cx1 <= wx1 and cy1 <= wy1:
         # The detection looked at the working copy itself: its smoothing serves (a number's digits
         # would each smooth their region again).
-        region_smooth = detection.smooth[cy0:cy1, cx0:cx1].copy()
+        region_smooth = detection.smooth[cy0 - wy0 : cy1 - wy0, cx0 - wx0 : cx1 - wx0].copy()
     else:
         region = ink[cy0:cy1, cx0:cx1] - _crop(detection.shading, cy0, cy1, cx0, cx1) - base
         region_smooth = ndimage.gaussian_filter(region, sigma=max(0.7, reduce / 2), mode="nearest")
+    own = _scaled(coarse, reduce)
     if others:
         # Where another digit's box reaches into this region, outside this one's: paper.
-        own = np.zeros(region_smooth.shape, dtype=bool)
-        own[_local(coarse, reduce, cx0, cy0)] = True
-        painted = np.zeros(region_smooth.shape, dtype=bool)
-        for box in others:
-            painted[_local(box, reduce, cx0, cy0)] = True
-        region_smooth[painted & ~own] = 0.0
+        _paint_over(region_smooth, (cx0, cy0), own, tuple(_scaled(box, reduce) for box in others), 0.0)
     # The ink as the working copy sees it (strokes less averaged with paper than on the small
     # copy); the box reaches its faint edges, as MNIST's boxes do.
     gain = max(quantile(region_smooth, 0.98), detection.threshold - detection.level)
     inked = region_smooth > gain * EDGE
-    fine, _ = _digit_bounds(inked)
+    # One digit of a number already has its strokes' box (``coarse``): only its faint edges are
+    # left to reach, and labelling the region again would cost more than the rest of the refinement.
+    fine = _grown(inked, _slices(own, (cx0, cy0))) if number else _digit_bounds(inked)[0]
     bounds = (cx0 + fine[0], cy0 + fine[1], cx0 + fine[2], cy0 + fine[3])
     # The centre of mass of the smoothed ink above the edge: noise, spread evenly over the box,
     # would pull a centre of the raw pixels towards the box's middle.
@@ -455,12 +514,34 @@ def _refine(
     )
 
 
-def _local(box: tuple[float, float, float, float], reduce: float, x0: int, y0: int) -> tuple[slice, slice]:
-    """``box`` (small pixels) as slices of a working-copy region starting at (x0, y0)."""
-    return (
-        slice(max(0, math.floor(box[1] * reduce) - y0), max(0, math.ceil(box[3] * reduce) - y0)),
-        slice(max(0, math.floor(box[0] * reduce) - x0), max(0, math.ceil(box[2] * reduce) - x0)),
-    )
+def _grown(inked: npt.NDArray[np.bool_], core: tuple[slice, slice]) -> tuple[float, float, float, float]:
+    """The box of ``inked`` inside ``core``, grown line by line on each side while the next line
+    holds ink touching the edge's own: the faint edges of strokes, not specks of noise beside them."""
+    rows, cols = core
+    inside = inked[rows, cols]
+    ys, xs = np.nonzero(inside.any(axis=1))[0], np.nonzero(inside.any(axis=0))[0]
+    if not ys.size:
+        return float(cols.start), float(rows.start), float(cols.stop), float(rows.stop)
+    y0, y1 = rows.start + int(ys[0]), rows.start + int(ys[-1]) + 1
+    x0, x1 = cols.start + int(xs[0]), cols.start + int(xs[-1]) + 1
+    height, width = inked.shape
+    edge = inked[y0, x0:x1]
+    while y0 > 0 and (edge := edge & inked[y0 - 1, x0:x1]).any():
+        y0 -= 1
+    edge = inked[y1 - 1, x0:x1]
+    while y1 < height and (edge := edge & inked[y1, x0:x1]).any():
+        y1 += 1
+    edge = inked[y0:y1, x0]
+    while x0 > 0 and (edge := edge & inked[y0:y1, x0 - 1]).any():
+        x0 -= 1
+    edge = inked[y0:y1, x1 - 1]
+    while x1 < width and (edge := edge & inked[y0:y1, x1]).any():
+        x1 += 1
+    return float(x0), float(y0), float(x1), float(y1)
+
+
+def _scaled(box: Bounds, factor: float) -> Bounds:
+    return box[0] * factor, box[1] * factor, box[2] * factor, box[3] * factor
 
 
 def _clean_levels(found: _Found) -> _Found:
@@ -504,6 +585,23 @@ def _crop(values: Pixels | float, y0: int, y1: int, x0: int, x1: int) -> Pixels 
     return values if isinstance(values, float) else values[y0:y1, x0:x1]
 
 
+def _smooth(values: Pixels) -> Pixels:
+    """``values`` blurred by the binomial kernel on each axis, edges repeated (SciPy's "nearest")."""
+    height, width = values.shape
+    padded = np.empty((height + 4, width + 4), dtype=np.float32)
+    padded[2:-2, 2:-2] = values
+    padded[:2, 2:-2], padded[-2:, 2:-2] = values[0], values[-1]
+    padded[:, :2], padded[:, -2:] = padded[:, 2:3], padded[:, -3:-2]
+    k0, k1, k2 = (float(v) for v in _BINOMIAL[:3])
+    rows = (padded[:, :-4] + padded[:, 4:]) * k0
+    rows += (padded[:, 1:-3] + padded[:, 3:-1]) * k1
+    rows += padded[:, 2:-2] * k2
+    smooth = (rows[:-4] + rows[4:]) * k0
+    smooth += (rows[1:-3] + rows[3:-1]) * k1
+    smooth += rows[2:-2] * k2
+    return smooth.astype(np.float32, copy=False)  # float32 already (NumPy keeps it for Python floats)
+
+
 def _resize(values: Pixels, size: tuple[int, int]) -> Pixels:
     """Area-averaged when reducing, bilinear when enlarging (Pillow, float pixels)."""
     reducing = size[0] < values.shape[1]
@@ -515,23 +613,28 @@ def _paper_under(small: Pixels) -> _PaperUnder:
     """The paper's level under the page's pixels: the page without its ink.
 
     A grey opening wider than a stroke removes the (light, in ink space) strokes; a box filter
-    smooths what is left. Done on a copy a quarter the size (the light varies slowly): a
-    sixteenth of the work. Enlarged back to ``small``'s size only where the light is uneven
+    smooths what is left. Done on a copy an eighth the size (the light varies slowly): a
+    64th of the work. Enlarged back to ``small``'s size only where the light is uneven
     (a shadow, a gradient spanning more than a faint stroke would); even paper is one level.
     """
     from scipy import ndimage  # imported on first use: see the note on imports above
 
     height, width = small.shape
-    tiny_size = (max(1, width // 4), max(1, height // 4))
-    tiny = _resize(small, tiny_size) if min(tiny_size) >= 8 else small
+    # An eighth where that leaves 8 pixels a side, else a quarter: the opening's narrowest window
+    # (5 pixels of ``tiny``) is then 40 of ``small``'s, wider than a number's digits on a page
+    # cropped close to them (20 took the thick body of a digit for paper and faded it).
+    cell = 8 if min(height, width) >= 64 else 4 if min(height, width) >= 32 else 1
+    # Pillow's integer reduction (blocks of ``cell`` pixels averaged; the last ones partial).
+    # A writable copy: SciPy copies a read-only input (Pillow's) before filtering it.
+    tiny = small if cell == 1 else np.array(Image.fromarray(small, mode="F").reduce(cell), dtype=np.float32)
     side = max(5, round(max(tiny.shape) / 16) | 1)
     opened = ndimage.grey_opening(tiny, size=(side, side), mode="nearest")
     smoothed = np.asarray(ndimage.uniform_filter(opened, size=side, mode="nearest"), dtype=np.float32)
     low, base, high = _quantiles(smoothed, (0.05, 0.5, 0.95))
     if high - low <= MIN_CONTRAST:
-        return _PaperUnder(level=base, base=base)
+        return _PaperUnder(level=base, base=base, residual=tiny - base, cell=cell)
     level = smoothed if smoothed.shape == small.shape else _resize(smoothed, (width, height))
-    return _PaperUnder(level=level, base=base)
+    return _PaperUnder(level=level, base=base, residual=tiny - smoothed, cell=cell)
 
 
 def _digit_bounds(mask: npt.NDArray[np.bool_]) -> tuple[tuple[float, float, float, float], int]:
@@ -541,7 +644,7 @@ def _digit_bounds(mask: npt.NDArray[np.bool_]) -> tuple[tuple[float, float, floa
     labels, count = ndimage.label(mask, _CROSS)
     if count == 0:
         return (0.0, 0.0, float(mask.shape[1]), float(mask.shape[0])), 0
-    sizes = np.bincount(labels.ravel())[1:]
+    sizes = _sizes(labels, mask, count)
     slices = ndimage.find_objects(labels)
     largest = int(np.argmax(sizes))
     y, x = slices[largest]
@@ -557,6 +660,11 @@ def _digit_bounds(mask: npt.NDArray[np.bool_]) -> tuple[tuple[float, float, floa
     return (float(x0), float(y0), float(x1), float(y1)), int(sizes[largest])
 
 
+def _sizes(labels: npt.NDArray[np.int32], mask: npt.NDArray[np.bool_], count: int) -> npt.NDArray[np.intp]:
+    """Pixels in each of ``count`` blobs: counted over the ink alone, a small part of the page."""
+    return np.bincount(labels[mask], minlength=count + 1)[1:]
+
+
 def _digit_boxes(detection: _Detection) -> list[Bounds]:
     """The digits' boxes on the detection's copy, in reading order: its ink blobs grouped into
     digits, and a group as wide as several digits cut where the ink is thinnest."""
@@ -565,7 +673,7 @@ def _digit_boxes(detection: _Detection) -> list[Bounds]:
     labels, count = ndimage.label(detection.mask, _CROSS)
     if count == 0:
         return []
-    sizes = np.bincount(labels.ravel())[1:]
+    sizes = _sizes(labels, detection.mask, count)
     if int(sizes.max()) < MIN_BLOB:
         return []
     # Specks of noise past the threshold are small beside any stroke.
@@ -573,7 +681,7 @@ def _digit_boxes(detection: _Detection) -> list[Bounds]:
     slices = ndimage.find_objects(labels)
     pieces = [(slices[i][1].start, slices[i][0].start, slices[i][1].stop, slices[i][0].stop) for i in kept]
     groups = _group_strokes(pieces)
-    boxes: list[Bounds] = []
+    boxes: list[Bounds] = []  # on the detection's window
     for line in _lines([_union([pieces[i] for i in g]) for g in groups], groups):
         heights = sorted(box[3] - box[1] for box, _ in line)
         height = heights[len(heights) // 2]
@@ -583,7 +691,8 @@ def _digit_boxes(detection: _Detection) -> list[Bounds]:
                 boxes.extend(_cut(detection, labels, ids, box, max(height, box[3] - box[1])))
             else:
                 boxes.append((float(box[0]), float(box[1]), float(box[2]), float(box[3])))
-    return boxes
+    ox, oy = detection.origin
+    return [(x0 + ox, y0 + oy, x1 + ox, y1 + oy) for x0, y0, x1, y1 in boxes]
 
 
 def _group_strokes(pieces: list[tuple[int, int, int, int]]) -> list[list[int]]:
@@ -643,9 +752,9 @@ def _cut(
     x0, y0, x1, y1 = (round(v) for v in box)
     window = labels[y0:y1, x0:x1]
     mask = window == ids[0] if len(ids) == 1 else np.isin(window, ids)
-    profile = np.where(mask, detection.smooth[y0:y1, x0:x1], 0.0).sum(axis=0)
+    profile = (detection.smooth[y0:y1, x0:x1] * mask).sum(axis=0)
     inked = profile[profile > 0]
-    typical = float(np.median(inked)) if inked.size else 0.0
+    typical = quantile(inked, 0.5) if inked.size else 0.0
 
     def parts(start: int, stop: int) -> list[tuple[int, int]]:
         width = stop - start
@@ -674,26 +783,33 @@ def _ink_height(mask: npt.NDArray[np.bool_]) -> int:
     return int(rows[-1] - rows[0] + 1) if rows.size else 0
 
 
-def _resample(values: Pixels, region: tuple[float, float, float, float], fill: float) -> Pixels:
-    """``region`` (x0, y0, x1, y1, may reach past the edges: ``fill`` there) resampled to 28x28.
+def _window(values: Pixels, region: Bounds, fill: float) -> Pixels:
+    """The whole pixels of ``values`` under ``region`` (x0, y0, x1, y1), from its floor corner to its
+    ceiling one; ``fill`` where it reaches past the edges."""
+    height, width = values.shape
+    ix0, iy0 = _origin(region)
+    ix1, iy1 = math.ceil(region[2]), math.ceil(region[3])
+    window = np.full((iy1 - iy0, ix1 - ix0), fill, dtype=np.float32)
+    sx0, sy0 = max(ix0, 0), max(iy0, 0)
+    sx1, sy1 = min(ix1, width), min(iy1, height)
+    if sx1 > sx0 and sy1 > sy0:
+        window[sy0 - iy0 : sy1 - iy0, sx0 - ix0 : sx1 - ix0] = values[sy0:sy1, sx0:sx1]
+    return window
+
+
+def _resample(window: Pixels, region: Bounds) -> Pixels:
+    """``window`` (``_window``'s pixels under ``region``) resampled to 28x28.
 
     Reducing averages areas (Pillow's BOX filter), which is itself a good denoiser for a large
     digit; enlarging interpolates.
     """
-    height, width = values.shape
     x0, y0, x1, y1 = region
-    ix0, iy0 = math.floor(x0), math.floor(y0)
-    ix1, iy1 = math.ceil(x1), math.ceil(y1)
-    padded = np.full((iy1 - iy0, ix1 - ix0), fill, dtype=np.float32)
-    sx0, sy0 = max(ix0, 0), max(iy0, 0)
-    sx1, sy1 = min(ix1, width), min(iy1, height)
-    if sx1 > sx0 and sy1 > sy0:
-        padded[sy0 - iy0 : sy1 - iy0, sx0 - ix0 : sx1 - ix0] = values[sy0:sy1, sx0:sx1]
-    if padded.shape == (SIDE, SIDE) and (x0, y0) == (ix0, iy0):
-        return padded  # whole pixels: nothing to resample
+    ix0, iy0 = _origin(region)
+    if window.shape == (SIDE, SIDE) and (x0, y0) == (ix0, iy0):
+        return window  # whole pixels: nothing to resample
     reducing = (x1 - x0) >= SIDE
     resample = Image.Resampling.BOX if reducing else Image.Resampling.BILINEAR
-    image = Image.fromarray(padded, mode="F").resize(
+    image = Image.fromarray(window, mode="F").resize(
         (SIDE, SIDE), resample, box=(x0 - ix0, y0 - iy0, x1 - ix0, y1 - iy0)
     )
     return np.asarray(image, dtype=np.float32)

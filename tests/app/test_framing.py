@@ -11,8 +11,9 @@ import numpy.typing as npt
 import pytest
 from scipy import ndimage
 
-from app.framing import DIGIT_SIDE, SIDE, NoDigitFound, frame_digit, render_on_page
-from tests.images import page_with_digit
+from app import framing
+from app.framing import DIGIT_SIDE, SIDE, NoDigitFound, frame_digit, frame_digits, render_on_page
+from tests.images import page_with_digit, page_with_number
 
 Digits = npt.NDArray[np.uint8]
 
@@ -85,6 +86,49 @@ def test_blank_pages_have_no_digit(sigma: float, shape: tuple[int, int]) -> None
     ink = np.clip(sigma * rng.standard_normal(shape), 0, 1).astype(np.float32)  # paper and its noise
     with pytest.raises(NoDigitFound, match="stands out"):
         frame_digit(ink, (shape[1], shape[0]))
+
+
+@pytest.mark.parametrize(("sigma", "at"), [(0.2, (40, 30)), (0.5, (600, 500)), (0.3, (0, 0))])
+def test_a_number_on_a_sheet_is_found_as_on_the_whole_page(
+    digits: Digits, monkeypatch: pytest.MonkeyPatch, sigma: float, at: tuple[int, int]
+) -> None:
+    """fit=digits looks closely only where the ink shows on a reduced copy: the digits it finds
+    there are those it finds looking at every pixel."""
+    number, _, _ = page_with_number(digits[:4], gaps=[6, 0, 10], height=50, margin=10, sigma=sigma)
+    rng = np.random.default_rng(3)
+    paper = np.clip(1 + sigma * rng.standard_normal((768, 1024)), 0, 1)
+    sheet = np.rint(paper * 255).astype(np.uint8)
+    x, y = at
+    sheet[y : y + number.shape[0], x : x + number.shape[1]] = number
+    ink = _ink(sheet)
+
+    def boxes() -> list[tuple[int, int, int, int]]:
+        return [(f.box.x, f.box.y, f.box.width, f.box.height) for _, f in frame_digits(ink, (1024, 768), 32)]
+
+    in_the_window = boxes()
+    monkeypatch.setattr(framing, "REGION_SHARE", 0.0)  # no window is small enough: the whole page
+    on_the_whole_page = boxes()
+    assert len(in_the_window) == len(on_the_whole_page) == 4
+    for a, b in zip(in_the_window, on_the_whole_page, strict=True):
+        assert max(abs(u - v) for u, v in zip(a, b, strict=True)) <= 1, (in_the_window, on_the_whole_page)
+
+
+def test_a_number_cropped_close_keeps_its_ink(digits: Digits) -> None:
+    """The paper's level is measured wider than a digit: a large digit's body is not taken for
+    paper, which faded it (with an opening 20 px wide these frames' ink came to 0.71 on average)."""
+    tops = []
+    for first in range(0, 24, 2):
+        page, _, _ = page_with_number(digits[first : first + 2], gaps=[12], height=130, margin=20, sigma=0.3)
+        for frame, _ in frame_digits(_ink(page), (page.shape[1], page.shape[0]), 32):
+            tops.append(float(np.quantile(frame, 0.95)))  # the strokes' level in the model's input
+    assert np.mean(tops) > 0.8, tops
+
+
+def test_blank_sheets_have_no_number() -> None:
+    rng = np.random.default_rng(5)
+    ink = np.clip(0.3 * rng.standard_normal((256, 342)), 0, 1).astype(np.float32)
+    with pytest.raises(NoDigitFound, match="stands out"):
+        frame_digits(ink, (1024, 768), 32)
 
 
 def test_scipy_loads_when_a_page_is_first_framed_not_when_the_app_starts() -> None:
