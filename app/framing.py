@@ -177,12 +177,7 @@ def frame_digits(ink: Pixels, page_size: tuple[int, int], max_digits: int) -> li
     with one digit is framed exactly as ``frame_digit`` frames it. Raises ``NoDigitFound``, and
     ``TooManyDigits`` past ``max_digits``.
     """
-    detection = _detect(ink, DIGITS_DETECT_SIDE, look_where_ink_is=True)
-    boxes = _digit_boxes(detection)
-    if detection.partial and (not boxes or detection.reaches_window_edge(boxes)):
-        # Ink too faint for the reduced copy, or going on past the window: look at the whole page.
-        detection = _detect(ink, DIGITS_DETECT_SIDE)
-        boxes = _digit_boxes(detection)
+    detection, boxes = find_digits(ink)
     if not boxes:
         raise NoDigitFound(detection.nothing_found())
     if len(boxes) == 1:
@@ -203,6 +198,18 @@ def frame_digits(ink: Pixels, page_size: tuple[int, int], max_digits: int) -> li
         others = tuple(f.bounds for j, f in enumerate(found) if j != index)
         framed.append(_frame(ink, _clean_levels(replace(digit, paper=paper)), page_size, others))
     return framed
+
+
+def find_digits(ink: Pixels) -> tuple[_Detection, list[Bounds]]:
+    """The digits' boxes on ``ink`` (coarse, on the detection's copy), in reading order, and the
+    detection they were found on: the first half of ``frame_digits``' work."""
+    detection = _detect(ink, DIGITS_DETECT_SIDE, look_where_ink_is=True)
+    boxes = _digit_boxes(detection)
+    if detection.partial and (not boxes or detection.reaches_window_edge(boxes)):
+        # Ink too faint for the reduced copy, or going on past the window: look at the whole page.
+        detection = _detect(ink, DIGITS_DETECT_SIDE)
+        boxes = _digit_boxes(detection)
+    return detection, boxes
 
 
 def _near(box: Bounds, boxes: Sequence[Bounds], margin: float) -> tuple[Bounds, ...]:
@@ -477,7 +484,9 @@ def _refine(
     if reduce == 1.0 and number and wx0 <= cx0 and wy0 <= cy0 and cx1 <= wx1 and cy1 <= wy1:
         # The detection looked at the working copy itself: its smoothing serves (a number's digits
         # would each smooth their region again).
-        region_smooth = detection.smooth[cy0 - wy0 : cy1 - wy0, cx0 - wx0 : cx1 - wx0].copy()
+        region_smooth = detection.smooth[cy0 - wy0 : cy1 - wy0, cx0 - wx0 : cx1 - wx0]
+        if others:
+            region_smooth = region_smooth.copy()  # painted over below
     else:
         region = ink[cy0:cy1, cx0:cx1] - _crop(detection.shading, cy0, cy1, cx0, cx1) - base
         region_smooth = ndimage.gaussian_filter(region, sigma=max(0.7, reduce / 2), mode="nearest")
@@ -496,8 +505,9 @@ def _refine(
     # The centre of mass of the smoothed ink above the edge: noise, spread evenly over the box,
     # would pull a centre of the raw pixels towards the box's middle.
     weights = np.where(inked, region_smooth, 0.0)
-    total = float(weights.sum())
-    cx = float(weights.sum(axis=0) @ np.arange(weights.shape[1])) / total
+    columns = weights.sum(axis=0)
+    total = float(columns.sum())
+    cx = float(columns @ np.arange(weights.shape[1])) / total
     cy = float(weights.sum(axis=1) @ np.arange(weights.shape[0])) / total
     centre = (cx0 + cx + 0.5, cy0 + cy + 0.5)
     # The level to draw the answer's ink with: a median of the pixels themselves, which noise

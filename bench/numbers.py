@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from app.framing import MAX_DIGITS, WORKING_SIDE, frame_digits
+from app.framing import MAX_DIGITS, WORKING_SIDE, find_digits, frame_digits
 from app.imaging import Fit, ImageError, Invert, decode
 from app.inference import Model, load_model
 from app.settings import DEFAULT_MODEL_DIR
@@ -160,8 +160,9 @@ def score_scans(model: Model, digits: Floats, scans: int, seed: int) -> list[dic
 
 
 def finding_cost(digits: Floats, pages: int, rounds: int, seed: int) -> dict[str, Any]:
-    """Milliseconds per 1024x768 JPEG page holding a number: finding and framing its digits alone
-    (``frame_digits`` on the working copy the service makes of it), and decode and prepare whole."""
+    """Milliseconds per 1024x768 JPEG page holding a number: finding its digits (``find_digits``),
+    finding and framing them (``frame_digits``), both on the working copy the service makes of it,
+    and decode and prepare whole."""
     rng = np.random.default_rng(seed + 2)
     uploads: list[bytes] = []
     working: list[Floats] = []
@@ -177,8 +178,12 @@ def finding_cost(digits: Floats, pages: int, rounds: int, seed: int) -> dict[str
         uploads.append(data)
         reduced = Image.fromarray(np.rint(read_upload(data) * 255).astype(np.uint8)).reduce(768 // WORKING_SIDE)
         working.append(1.0 - np.asarray(reduced, dtype=np.float32) / 255.0)
-    passes: dict[str, list[float]] = {"frame_digits": [], "decode_digits": [], "decode_digit": []}
+    passes: dict[str, list[float]] = {"find_digits": [], "frame_digits": [], "decode_digits": [], "decode_digit": []}
     for _ in range(rounds):  # interleaved, so that a busy spell on a shared machine falls on all alike
+        started = time.perf_counter()
+        for ink in working:
+            find_digits(ink)
+        passes["find_digits"].append((time.perf_counter() - started) * 1000 / len(working))
         started = time.perf_counter()
         for ink in working:
             frame_digits(ink, (1024, 768), MAX_DIGITS)
@@ -267,9 +272,11 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines += [
         "",
         f"Cost on a 1024x768 JPEG page holding a number (mean over {cost['pages']} pages; the median of "
-        f"{cost['rounds']} passes, the fastest in brackets): finding and framing the digits (`frame_digits` on "
-        f"the {cost['working_copy']} working copy) {cost['frame_digits_ms']:.2f} ms "
-        f"({cost['frame_digits_fastest_ms']:.2f}); decode and prepare with `fit=digits` "
+        f"{cost['rounds']} passes, the fastest in brackets), on the {cost['working_copy']} working copy: finding "
+        f"the digits (`find_digits`: where the ink is, its blobs grouped into digits' boxes) "
+        f"{cost['find_digits_ms']:.2f} ms ({cost['find_digits_fastest_ms']:.2f}); finding and framing them for the "
+        f"model (`frame_digits`) {cost['frame_digits_ms']:.2f} ms ({cost['frame_digits_fastest_ms']:.2f}); "
+        "decode and prepare with `fit=digits` "
         f"{cost['decode_digits_ms']:.2f} ms ({cost['decode_digits_fastest_ms']:.2f}), with `fit=digit` "
         f"{cost['decode_digit_ms']:.2f} ms ({cost['decode_digit_fastest_ms']:.2f}). Every upload's digits go to "
         "the model in one call.",
@@ -302,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
         ),
         "numbers": score_numbers(model, digits, args.pages, args.seed),
         "scans": score_scans(model, digits, args.scans, args.seed),
-        "cost": finding_cost(digits, 50, 7, args.seed),
+        "cost": finding_cost(digits, 50, 15, args.seed),
     }
     figure(model, digits, args.figure, args.seed)
     args.md.write_text(render_markdown(report))
