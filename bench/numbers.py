@@ -20,6 +20,7 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,9 +28,10 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from app.framing import MAX_DIGITS, WORKING_SIDE, find_digits, frame_digits
+from app.framing import MAX_DIGITS, WORKING_SIDE, Framing, find_digits, frame_digits
 from app.imaging import Fit, ImageError, Invert, decode
 from app.inference import Model, load_model
+from app.routes.docs import FIT_DIGITS_PICTURE, STATIC_DIR
 from app.settings import DEFAULT_MODEL_DIR
 from bench.pages import MAX_PIXELS, Floats, answer, encode, iou, measured_with, psnr, read_upload, written_by
 from model.data import load_mnist_or_report
@@ -235,6 +237,25 @@ def figure(model: Model, digits: Floats, path: Path, seed: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=80)
     plt.close(fig)
+    swagger_figure(read_upload(upload), page, prepared.framings, STATIC_DIR / FIT_DIGITS_PICTURE)
+
+
+def swagger_figure(upload: Floats, answered: Floats, framings: Sequence[Framing], path: Path) -> None:
+    """The same upload above its ``fit=digits&size=original`` answer, the boxes found in red, at half
+    size: the picture the Swagger page shows beside ``fit`` (served from app/static)."""
+    from PIL import ImageDraw
+
+    height, width = upload.shape
+    sheet = np.concatenate([upload, np.ones((8, width), np.float32), answered])
+    image = Image.fromarray(np.rint(sheet * 255).astype(np.uint8)).convert("RGB")
+    draw = ImageDraw.Draw(image)
+    for framing in framings:
+        box = framing.box
+        y = height + 8 + box.y
+        draw.rectangle((box.x, y, box.x + box.width - 1, y + box.height - 1), outline=(214, 39, 40), width=2)
+    image = image.reduce(2)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path, optimize=True)
 
 
 def render_markdown(report: dict[str, Any]) -> str:

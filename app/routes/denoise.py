@@ -33,6 +33,7 @@ from app.imaging import (
 from app.inference import Inference
 from app.negotiation import prefers
 from app.openapi import DENOISE_BODY, DENOISE_ERRORS, DENOISE_OK, JSON, OCTET_STREAM, PNG
+from app.routes.docs import FIT_DIGITS_PICTURE, STATIC_URL
 from app.schemas import BatchItem, BatchResult, DenoiseResult, Problem
 from app.service import ReadyService
 from app.uploads import read_image
@@ -64,7 +65,9 @@ FitQuery = Annotated[
         "call; with `size=original` all drawn back on a clean page, with `size=28` side by side as 28x28 tiles "
         "in reading order; the boxes are in `X-Digit-Boxes`, each digit's result in the JSON's `digits`. "
         "`auto`: `digits` for digits small on a page, `stretch` for a crop such as MNIST's. "
-        "422 `no_digit_found` when no ink stands out, `too_many_digits` past `MAX_DIGITS`.",
+        "422 `no_digit_found` when no ink stands out, `too_many_digits` past `MAX_DIGITS`.\n\n"
+        f"![A number uploaded with fit=digits&size=original, above its answer; the boxes found in red]"
+        f"({STATIC_URL}/{FIT_DIGITS_PICTURE})",
         openapi_examples={
             "stretch": {"summary": "an MNIST-like crop: the whole image", "value": "stretch"},
             "digit": {"summary": "a photo or scan of one digit", "value": "digit"},

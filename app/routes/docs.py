@@ -15,6 +15,9 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 STATIC_URL = "/static"
+# An upload of a number above its fit=digits answer, shown beside `fit` on the Swagger page
+# (written by `python -m bench.numbers`).
+FIT_DIGITS_PICTURE = "fit-digits.png"
 
 router = APIRouter(include_in_schema=False)
 

@@ -36,6 +36,18 @@ def test_swagger_ui_renders_offline_and_try_it_out_shows_the_image(page: Page) -
     assert image.evaluate("img => img.getBoundingClientRect().width") >= 200  # shown enlarged
 
 
+def test_swagger_ui_pictures_fit_digits_beside_the_parameter(page: Page) -> None:
+    browser_page = page.page
+    browser_page.goto(f"{page.base}/docs")
+    operation = browser_page.locator("#operations-denoise-denoise_denoise_post")
+    expect(operation).to_be_visible(timeout=TIMEOUT)
+    operation.locator(".opblock-summary").click()
+    picture = operation.locator("tr[data-param-name=fit] img")
+    expect(picture).to_be_visible(timeout=TIMEOUT)
+    assert "fit=digits" in (picture.get_attribute("alt") or "")
+    assert picture.evaluate("img => img.complete && img.naturalWidth") > 100  # loaded, from this server
+
+
 def _pixels(page: Page, selector: str) -> list[int]:
     """The grey levels of a decoded <img>, read back through a canvas in the page."""
     script = """img => {
