@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from PIL import Image
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, Locator, expect
 
 from tests.browser.conftest import Page
 from tests.conftest import live_server
@@ -17,12 +17,17 @@ PNG_DATA = re.compile(r"data:image/png;base64,.+")
 TIMEOUT = 60_000  # ms: the first inference in a fresh server, on a busy 2-core machine
 
 
-def test_swagger_ui_renders_offline_and_try_it_out_shows_the_image(page: Page) -> None:
-    browser_page = page.page
-    browser_page.goto(f"{page.base}/docs")
-    operation = browser_page.locator("#operations-denoise-denoise_denoise_post")
+def _denoise_operation(page: Page) -> Locator:
+    """POST /denoise on the Swagger page, opened."""
+    page.page.goto(f"{page.base}/docs")
+    operation = page.page.locator("#operations-denoise-denoise_denoise_post")
     expect(operation).to_be_visible(timeout=TIMEOUT)
     operation.locator(".opblock-summary").click()
+    return operation
+
+
+def test_swagger_ui_renders_offline_and_try_it_out_shows_the_image(page: Page) -> None:
+    operation = _denoise_operation(page)
     try_it = operation.get_by_role("button", name="Try it out")
     if try_it.count():
         try_it.click()
@@ -37,12 +42,7 @@ def test_swagger_ui_renders_offline_and_try_it_out_shows_the_image(page: Page) -
 
 
 def test_swagger_ui_pictures_fit_digits_beside_the_parameter(page: Page) -> None:
-    browser_page = page.page
-    browser_page.goto(f"{page.base}/docs")
-    operation = browser_page.locator("#operations-denoise-denoise_denoise_post")
-    expect(operation).to_be_visible(timeout=TIMEOUT)
-    operation.locator(".opblock-summary").click()
-    picture = operation.locator("tr[data-param-name=fit] img")
+    picture = _denoise_operation(page).locator("tr[data-param-name=fit] img")
     expect(picture).to_be_visible(timeout=TIMEOUT)
     assert "fit=digits" in (picture.get_attribute("alt") or "")
     assert picture.evaluate("img => img.complete && img.naturalWidth") > 100  # loaded, from this server
@@ -146,11 +146,7 @@ def test_demo_works_with_an_api_key(browser: Browser) -> None:
 
 
 def test_swagger_ui_shows_each_error_status_with_its_own_example(page: Page) -> None:
-    browser_page = page.page
-    browser_page.goto(f"{page.base}/docs")
-    operation = browser_page.locator("#operations-denoise-denoise_denoise_post")
-    expect(operation).to_be_visible(timeout=TIMEOUT)
-    operation.locator(".opblock-summary").click()
+    operation = _denoise_operation(page)
     for status in ("400", "401", "413", "415", "422", "503"):
         row = operation.locator(f"tr.response[data-code='{status}']")
         expect(row).to_be_visible(timeout=TIMEOUT)
