@@ -206,8 +206,8 @@ def finding_cost(digits: Floats, pages: int, rounds: int, seed: int) -> dict[str
     return cost
 
 
-def figure(model: Model, digits: Floats, path: Path, seed: int) -> None:
-    """A number page before and after ``fit=digits``: the README's picture."""
+def figure(model: Model, digits: Floats, path: Path, swagger_path: Path, seed: int) -> None:
+    """A number page before and after ``fit=digits``: the README's picture, and the Swagger page's."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -237,7 +237,7 @@ def figure(model: Model, digits: Floats, path: Path, seed: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=80)
     plt.close(fig)
-    swagger_figure(read_upload(upload), page, prepared.framings, STATIC_DIR / FIT_DIGITS_PICTURE)
+    swagger_figure(read_upload(upload), page, prepared.framings, swagger_path)
 
 
 def swagger_figure(upload: Floats, answered: Floats, framings: Sequence[Framing], path: Path) -> None:
@@ -318,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--md", type=Path, default=Path("docs/numbers.md"))
     parser.add_argument("--json", type=Path, default=Path("docs/numbers.json"))
     parser.add_argument("--figure", type=Path, default=Path("docs/figures/number-digits.png"))
+    parser.add_argument("--swagger-figure", type=Path, default=STATIC_DIR / FIT_DIGITS_PICTURE)
     args = parser.parse_args(argv)
     mnist = load_mnist_or_report(args.data)
     if mnist is None:
@@ -332,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
         "scans": score_scans(model, digits, args.scans, args.seed),
         "cost": finding_cost(digits, 50, 15, args.seed),
     }
-    figure(model, digits, args.figure, args.seed)
+    figure(model, digits, args.figure, args.swagger_figure, args.seed)
     args.md.write_text(render_markdown(report))
     args.json.write_text(json.dumps(report, indent=2) + "\n")
     print(render_markdown(report))
