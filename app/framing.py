@@ -200,7 +200,7 @@ def frame_digits(ink: Pixels, page_size: tuple[int, int], max_digits: int) -> li
     return framed
 
 
-def find_digits(ink: Pixels) -> tuple[_Detection, list[Bounds]]:
+def find_digits(ink: Pixels) -> tuple[Detection, list[Bounds]]:
     """The digits' boxes on ``ink`` (coarse, on the detection's copy), in reading order, and the
     detection they were found on: the first half of ``frame_digits``' work."""
     detection = _detect(ink, DIGITS_DETECT_SIDE, look_where_ink_is=True)
@@ -350,7 +350,7 @@ MIN_PAGE_SIDE = 3
 
 
 @dataclass(frozen=True)
-class _Detection:
+class Detection:
     """Ink found on a small copy of the page: what stands out of the paper's own noise."""
 
     mask: npt.NDArray[np.bool_]  # the small copy's pixels that stand out as ink
@@ -395,7 +395,7 @@ class _Detection:
         )
 
 
-def _detect(ink: Pixels, side: int, look_where_ink_is: bool = False) -> _Detection:
+def _detect(ink: Pixels, side: int, look_where_ink_is: bool = False) -> Detection:
     """Ink on a copy of ``ink`` whose longer side is at most ``side``: smoothed and thresholded.
 
     ``look_where_ink_is``: only around what stands out on the paper's much reduced copy, when that
@@ -429,7 +429,7 @@ def _detect(ink: Pixels, side: int, look_where_ink_is: bool = False) -> _Detecti
     if not isinstance(paper_under.level, float):
         shading = paper_under.level - paper_under.base
         shading = shading if reduce == 1.0 else _resize(shading, (width, height))
-    return _Detection(
+    return Detection(
         mask=smooth > threshold,
         smooth=smooth,
         reduce=reduce,
@@ -464,7 +464,7 @@ def _ink_region(paper_under: _PaperUnder, shape: tuple[int, int]) -> tuple[int, 
 
 def _refine(
     ink: Pixels,
-    detection: _Detection,
+    detection: Detection,
     coarse: tuple[float, float, float, float],
     others: tuple[tuple[float, float, float, float], ...],
     number: bool = False,
@@ -675,7 +675,7 @@ def _sizes(labels: npt.NDArray[np.int32], mask: npt.NDArray[np.bool_], count: in
     return np.bincount(labels[mask], minlength=count + 1)[1:]
 
 
-def _digit_boxes(detection: _Detection) -> list[Bounds]:
+def _digit_boxes(detection: Detection) -> list[Bounds]:
     """The digits' boxes on the detection's copy, in reading order: its ink blobs grouped into
     digits, and a group as wide as several digits cut where the ink is thinnest."""
     from scipy import ndimage  # imported on first use: see the note on imports above
@@ -754,7 +754,7 @@ def _lines(
 
 
 def _cut(
-    detection: _Detection, labels: npt.NDArray[np.int32], ids: npt.NDArray[np.int64], box: Bounds, height: float
+    detection: Detection, labels: npt.NDArray[np.int32], ids: npt.NDArray[np.int64], box: Bounds, height: float
 ) -> list[Bounds]:
     """A group cut into the digits it holds, in ``height``-tall lines: cut in two where the ink is
     thinnest in its middle half while it is wider than a digit can be (or while that thinnest place
