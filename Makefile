@@ -8,7 +8,7 @@ PORT   ?= 8000
 WORKERS ?= 2
 DATA   ?= ../shared/data/mnist.npz
 
-.PHONY: run test system-tools lint typecheck pytest container-lint deploy-lint train evaluate bench screenshots clean
+.PHONY: run test system-tools lint typecheck pytest container-lint deploy-lint train evaluate bench measure screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -86,6 +86,21 @@ evaluate: $(VENV)/.dev
 # Rewrites docs/benchmarks.{md,json,png}; needs wrk (Debian package).
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench.run
+
+# Every committed bench output that records the served model, one after another (about an hour on
+# 2 cores; run nothing else meanwhile): when a new version is served, tests/test_docs.py names each
+# output still measuring the old one, and these rewrite them. Needs wrk, haproxy and podman
+# (tools/system-tools.sh; ../shared/tools/container-check --images-only). bench.scale exits 1 when
+# one of its targets is missed, so it goes last.
+measure: $(VENV)/.dev
+	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.micro
+	$(BIN)/python -m bench.quantize
+	$(BIN)/python -m bench.crash --runs 3
+	$(BIN)/python -m bench.pages --data $(DATA)
+	$(BIN)/python -m bench.numbers --data $(DATA)
+	$(BIN)/python -m bench.overload
+	$(BIN)/python -m bench.scale
 
 # Rewrites docs/figures/screenshot-{docs,demo}.png; needs Debian's chromium.
 screenshots: $(VENV)/.dev
