@@ -92,8 +92,7 @@ bench: $(VENV)/.dev
 # output still measuring the old one, and these rewrite them. Needs wrk, haproxy and podman
 # (tools/system-tools.sh; ../shared/tools/container-check --images-only). bench.scale exits 1 when
 # one of its targets is missed, so it goes last.
-measure: $(VENV)/.dev
-	$(BIN)/python -m bench.run
+measure: bench
 	$(BIN)/python -m bench.micro
 	$(BIN)/python -m bench.quantize
 	$(BIN)/python -m bench.crash --runs 3
