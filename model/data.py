@@ -7,11 +7,14 @@ import sys
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 FloatImages = npt.NDArray[np.float32]
+Labels = npt.NDArray[np.uint8]  # the digit each image shows, 0-9
+Split = TypeVar("Split", FloatImages, Labels)
 
 _ARRAYS = ("x_train", "y_train", "x_test", "y_test")
 TRAINING_SEED = 42  # model.train's default --seed: it also picks the validation split
@@ -24,9 +27,10 @@ class DataError(Exception):
 
 @dataclass(frozen=True)
 class Mnist:
-    """MNIST images scaled to [0, 1] with a trailing channel axis: (N, 28, 28, 1)."""
+    """MNIST images scaled to [0, 1] with a trailing channel axis: (N, 28, 28, 1), and the training digits' labels."""
 
     x_train: FloatImages
+    y_train: Labels
     x_test: FloatImages
     source: str
     sha256: str | None
@@ -37,8 +41,8 @@ def load_mnist(path: Path | None) -> Mnist:
     if path is None:
         import keras
 
-        (x_train, _), (x_test, _) = keras.datasets.mnist.load_data()
-        return Mnist(_scale(x_train), _scale(x_test), "keras.datasets.mnist", None)
+        (x_train, y_train), (x_test, _) = keras.datasets.mnist.load_data()
+        return Mnist(_scale(x_train), y_train.astype(np.uint8), _scale(x_test), "keras.datasets.mnist", None)
     if not path.is_file():
         raise DataError(f"data file {str(path)!r} does not exist")
     try:
@@ -46,13 +50,15 @@ def load_mnist(path: Path | None) -> Mnist:
             missing = [name for name in _ARRAYS if name not in npz.files]
             if missing:
                 raise DataError(f"data file {str(path)!r} lacks the arrays {missing}")
-            x_train, x_test = npz["x_train"], npz["x_test"]
+            x_train, y_train, x_test = npz["x_train"], npz["y_train"], npz["x_test"]
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         raise DataError(f"data file {str(path)!r} is not a readable .npz archive: {exc}") from exc
     for name, array in (("x_train", x_train), ("x_test", x_test)):
         if array.ndim != 3 or array.shape[1:] != (28, 28):
             raise DataError(f"{name} in {str(path)!r} has shape {array.shape}, expected (N, 28, 28)")
-    return Mnist(_scale(x_train), _scale(x_test), str(path), file_sha256(path))
+    if y_train.shape != (len(x_train),):
+        raise DataError(f"y_train in {str(path)!r} has shape {y_train.shape}, expected ({len(x_train)},)")
+    return Mnist(_scale(x_train), y_train.astype(np.uint8), _scale(x_test), str(path), file_sha256(path))
 
 
 def load_mnist_or_report(path: Path | None) -> Mnist | None:
@@ -76,8 +82,9 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def split_validation(images: FloatImages, fraction: float, seed: int) -> tuple[FloatImages, FloatImages]:
-    """(training, validation): the held-out share ``model.train`` validates on, the same for a seed."""
+def split_validation(images: Split, fraction: float, seed: int) -> tuple[Split, Split]:
+    """(training, validation): the held-out share ``model.train`` validates on, the same for a seed
+    (images and their labels alike)."""
     order = np.random.default_rng(seed).permutation(len(images))
     n_val = max(1, int(len(images) * fraction))
     return images[order[n_val:]], images[order[:n_val]]

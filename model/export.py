@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from model.anomaly import NOT_A_DIGIT
 from model.card import DENOISED_OUTPUT, SCORE_OUTPUT, Anomaly, ModelCard, Serving, read_card, write_card
 from model.data import Mnist, load_mnist_or_report
 from model.designs import DESIGNS
@@ -55,7 +56,7 @@ def export_model(
     """Write the SavedModel and its card.
 
     Endpoint ``serve``: float32 [None, 28, 28, 1] -> the same, denoised. With a ``scorer``, also
-    ``score``: the same input -> float32 [None], the anomaly score 1 - P(digit).
+    ``score``: the same input -> float32 [None], the anomaly score P(not a digit) = 1 - P(digit).
     """
     if scorer is None:
         model.export(str(out), format="tf_saved_model", verbose=False)
@@ -91,11 +92,11 @@ def _export_with_scorer(model: keras.Model, scorer: keras.Model, out: Path) -> N
     archive.track(model)
     archive.track(scorer)
     archive.add_endpoint("serve", lambda x: model(x, training=False), input_signature=spec)
-    archive.add_endpoint("score", lambda x: 1.0 - scorer(x, training=False)[:, 0], input_signature=spec)
+    archive.add_endpoint("score", lambda x: scorer(x, training=False)[:, NOT_A_DIGIT], input_signature=spec)
     # What OpenVINO and TF Serving read: both outputs of one call, named.
     archive.add_endpoint(
         "serving_default",
-        lambda x: {DENOISED_OUTPUT: model(x, training=False), SCORE_OUTPUT: 1.0 - scorer(x, training=False)[:, 0]},
+        lambda x: {DENOISED_OUTPUT: model(x, training=False), SCORE_OUTPUT: scorer(x, training=False)[:, NOT_A_DIGIT]},
         input_signature=spec,
     )
     archive.write_out(str(out), verbose=False)
@@ -128,7 +129,7 @@ def export_serving_signature(
             raise ValueError("a new scorer is measured on the test digits: give mnist")
         scorer, anomaly = _scorer_and_card(scorer_dir, mnist)
         endpoints["score"] = outputs[SCORE_OUTPUT] = tf.function(
-            lambda images: 1.0 - scorer(images, training=False)[:, 0], input_signature=[spec]
+            lambda images: scorer(images, training=False)[:, NOT_A_DIGIT], input_signature=[spec]
         )
     elif hasattr(loaded, "score"):
         endpoints["score"] = outputs[SCORE_OUTPUT] = tf.function(
@@ -230,7 +231,10 @@ def _scorer_and_card(scorer_dir: Path, mnist: Mnist) -> tuple[keras.Model, Anoma
             | {key: measured[key] for key in ("digits_flagged", "non_digits_flagged", "flagged_by_group")}
         )
     anomaly = Anomaly(
-        score="1 - P(digit) from a digit / not-digit CNN reading the model's 28x28 input (model/anomaly.py)",
+        score=(
+            "P(not a digit) = 1 - P(digit) from a CNN that reads the model's 28x28 input and tells the ten "
+            "digits and 'not a digit' apart (model/anomaly.py)"
+        ),
         flag=(
             "anomaly_score > threshold; the threshold flags "
             f"{record.get('digits_flagged', DIGITS_FLAGGED):.0%} of the validation digits"
