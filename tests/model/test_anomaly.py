@@ -7,8 +7,8 @@ import pytest
 
 from model.anomaly import (
     LETTERS,
-    TYPESET_DIGITS,
     NOT_A_DIGIT,
+    TYPESET_DIGITS,
     TrainingBatches,
     calibrate,
     cut_digits,
@@ -68,16 +68,20 @@ def test_training_batches_are_half_digits_labelled_with_the_digit_they_show() ->
     # Every MNIST digit labelled 7: the handwritten positives come first and carry it.
     sevens = np.full(len(DIGITS), 7, np.uint8)
     x, y = TrainingBatches(DIGITS, sevens, batch_size=32, batches=1, seed=0).batch(0, 0)
-    assert x.shape == (32, 28, 28, 1) and y.shape == (32,)
+    assert x.shape == (32, 28, 28, 1)
+    assert y.shape == (32,)
     assert (y[16:] == NOT_A_DIGIT).all()
-    assert y[0] == 7 and set(y[:16]) <= set(range(10))
+    assert y[0] == 7
+    assert set(y[:16]) <= set(range(10))
 
 
 def test_typeset_digits_say_which_digit_they_are() -> None:
     rng = np.random.default_rng(4)
     images, digits = labelled_typeset_digits(20, split_designs("train"), rng)
-    assert images.shape == (20, 28, 28) and digits.shape == (20,)
-    assert set(digits) <= set(range(10)) and images.max() > 0.5
+    assert images.shape == (20, 28, 28)
+    assert digits.shape == (20,)
+    assert set(digits) <= set(range(10))
+    assert images.max() > 0.5
 
 
 def test_roc_auc_and_calibration() -> None:
