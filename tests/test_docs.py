@@ -70,6 +70,7 @@ _NO_SERVED_MODEL = {
     "scorer-comparison.json": "the scorers of two versions, named in its rows",
     "scorer-runs.json": "two training runs of the scorer",
     "scorer-designs.json": "a scorer trained on more font designs, and v7's, on validation designs",
+    "scorer-classes.json": "the eleven-class scorer's training run and a candidate export, not served",
 }
 
 
