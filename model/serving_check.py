@@ -1,6 +1,6 @@
 """Check an exported version on the serving engines against TensorFlow, and record it in its card.
 
-    python -m model.serving_check model/artifacts/denoiser/7 --data ../shared/data/mnist.npz --update-card
+    python -m model.serving_check model/artifacts/denoiser/8 --data ../shared/data/mnist.npz --update-card
 
 For each engine and precision this CPU can run (TensorFlow f32, the reference; OpenVINO f32; OpenVINO
 bf16 where the CPU has it), on the same inputs: the card's quality metrics on the 10,000 test
