@@ -95,7 +95,7 @@ bench: $(VENV)/.dev
 # one of its targets is missed, so it goes last.
 measure: bench
 	$(BIN)/python -m bench.micro
-	$(BIN)/python -m bench.quantize
+	$(BIN)/python -m bench.quantize --data $(DATA)
 	$(BIN)/python -m bench.crash --runs 3
 	$(BIN)/python -m bench.pages --data $(DATA)
 	$(BIN)/python -m bench.numbers --data $(DATA)
