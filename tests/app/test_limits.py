@@ -8,7 +8,7 @@ import json
 import pytest
 from starlette.types import Message, Receive, Scope, Send
 
-from app.limits import DeclaredLengthLimit, InFlightLimit
+from app.limits import LARGE_BODY, DeclaredLengthLimit, InFlightLimit
 
 
 @pytest.fixture
@@ -264,3 +264,19 @@ async def test_a_declared_length_over_the_limit_is_refused_before_any_of_it_is_r
     assert refused["status"] == 413
     assert "1,200 bytes, over the limit of 1,000" in json.loads(refused["body"])["detail"]
     assert taken == [0]
+
+
+@pytest.mark.anyio
+async def test_once_large_bodies_stop_memory_is_given_back_once_more(monkeypatch: pytest.MonkeyPatch) -> None:
+    returns: list[float] = []
+    monkeypatch.setattr("app.limits.return_memory", lambda: returns.append(asyncio.get_running_loop().time()))
+    monkeypatch.setattr("app.limits.LATE_RETURN_S", 0.05)
+    limit = InFlightLimit(_echo, limit=4)
+    answers = await asyncio.gather(*[_call_with(limit, [b"x" * LARGE_BODY]) for _ in range(3)])
+    assert [answer["status"] for answer, _ in answers] == [200, 200, 200]
+    assert len(returns) == 3  # each large request's own, as it ends
+    await asyncio.sleep(0.2)
+    assert len(returns) == 4  # then one for the burst, after the last
+    await _call_with(limit, [b"small"])
+    await asyncio.sleep(0.2)
+    assert len(returns) == 4  # small bodies give nothing back
