@@ -5,7 +5,7 @@ digit: a printed letter, a blank page or a clean shape all pass it. So the anoma
 output of a small network that reads the model's own 28x28 input and tells eleven classes apart,
 the ten digits and "not a digit": ``score = P(not a digit) = 1 - P(digit)``. Naming the digit it
 sees makes it learn each digit's shape, where a digit / not-digit output settles for less: at the
-same size it flagged 84 % of held-out designs' letters instead of 79 % (docs/model.md).
+same size it flagged 84 % of the validation designs' letters instead of 79 % (docs/model-design.md).
 
 Positives are digits under every shift of ``model.shifts`` (MNIST and printed); negatives come
 from families that are not digits (letters and symbols, blank and uniform images, gradients,
