@@ -83,11 +83,24 @@ class Metrics:
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line; extra fields passed as ``extra={"fields": {...}}``."""
+    """One JSON object per line; extra fields passed as ``extra={"fields": {...}}``.
+
+    Every request writes a line: the encoder is made once, the time formatted once a second.
+    """
+
+    _encoder = json.JSONEncoder(default=str)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._time = (-1, "")  # (second, formatted): one attribute, so threads never see half of it
 
     def format(self, record: logging.LogRecord) -> str:
+        second, formatted = self._time
+        if int(record.created) != second:
+            formatted = self.formatTime(record, "%Y-%m-%dT%H:%M:%S")
+            self._time = (int(record.created), formatted)
         entry: dict[str, Any] = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "time": formatted,
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
@@ -95,11 +108,15 @@ class JsonFormatter(logging.Formatter):
         entry.update(getattr(record, "fields", {}))
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        return self._encoder.encode(entry)
 
 
 def configure_logging(level: str) -> None:
     """JSON lines on stdout for everything, uvicorn's own messages included."""
+    # For every record logging looks up its caller's file and line and reads its thread's and
+    # process's names; the JSON lines show none of them, and one is written per request.
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()

@@ -69,6 +69,15 @@ def test_encode_png_keeps_the_polarity_and_scales() -> None:
     assert np.median(np.asarray(flipped)) > 200  # paper back to white
 
 
+def test_the_28x28_answer_is_a_png_every_decoder_reads_pixel_for_pixel() -> None:
+    outputs = np.random.default_rng(0).random((3, 28, 28), dtype=np.float32)
+    decoded = Image.open(io.BytesIO(encode_png(outputs, inverted=False)))
+    decoded.load()  # checks every chunk's CRC and the compressed stream
+    assert (decoded.format, decoded.mode, decoded.size) == ("PNG", "L", (84, 28))
+    expected = np.rint(np.hstack(list(outputs)) * 255).astype(np.uint8)
+    np.testing.assert_array_equal(np.asarray(decoded), expected)
+
+
 @pytest.mark.parametrize(
     ("size", "cap", "expected"),
     [((100, 50), 200, (100, 50)), ((4000, 1000), 2048, (2048, 512)), ((1, 9000), 90, (1, 90))],
