@@ -50,7 +50,7 @@ class Answer:
     threshold: float | None
     anomaly: bool  # any digit flagged
     version: int
-    timings: Timings
+    timings_ms: tuple[float, float, float]  # decode, inference, encode: a model only for JSON answers
     digits: tuple[DigitAnswer, ...]  # with fit=digit or digits, in reading order
 
     def headers(self) -> dict[str, str]:
@@ -71,6 +71,7 @@ class Answer:
 
     def result(self) -> DenoiseResult:
         prepared = self.prepared
+        decode_ms, inference_ms, encode_ms = self.timings_ms
         return DenoiseResult(
             image_png_base64=base64.b64encode(self.png).decode("ascii"),
             model_input_png_base64=base64.b64encode(encode_png(prepared.pixels, prepared.inverted)).decode("ascii"),
@@ -82,7 +83,7 @@ class Answer:
             inverted=prepared.inverted,
             input=ImageInfo(format=prepared.format, width=prepared.size[0], height=prepared.size[1]),
             output=ImageInfo(format="PNG", width=self.size[0], height=self.size[1]),
-            timings=self.timings,
+            timings=Timings(decode_ms=decode_ms, inference_ms=inference_ms, encode_ms=encode_ms),
             digit_box=_box(self.digits[0].box) if len(self.digits) == 1 else None,
             digits=[
                 DigitResult(
@@ -136,9 +137,7 @@ def answer(
         threshold=threshold,
         anomaly=any(flags),
         version=model.version,
-        timings=Timings(
-            decode_ms=round(decode_ms, 3), inference_ms=round(inference_ms, 3), encode_ms=round(clock.ms(), 3)
-        ),
+        timings_ms=(round(decode_ms, 3), round(inference_ms, 3), round(clock.ms(), 3)),
         digits=tuple(
             DigitAnswer(framing.box, errors[i], None if scores is None else scores[i], flags[i])
             for i, framing in enumerate(prepared.framings)
