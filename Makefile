@@ -60,7 +60,7 @@ pytest: $(VENV)/.dev
 # with the digit scorer (eleven classes: the ten digits and 'not a digit') trained on font designs
 # split whole (model/fonts.py lists the Debian fonts-* packages it read; without them it trains on
 # matplotlib's designs only), exported with the serving
-# signature OpenVINO reads and checked on the serving engines. Hours on 2 CPU cores; on a GPU
+# signature OpenVINO reads, quantized to INT8 for it, and checked on the serving engines. Hours on 2 CPU cores; on a GPU
 # machine, KERAS_BACKEND=jax, then export here.
 train: $(VENV)/.dev
 	$(BIN)/python -m model.train --arch seed --data $(DATA) --epochs 80 --patience 10 --out model/artifacts/denoiser/3
@@ -76,6 +76,7 @@ train: $(VENV)/.dev
 	$(BIN)/python -m model.anomaly --data $(DATA) --per-group 300 --digits-flagged 0.02 --recalibrate --out runs/anomaly-classes
 	$(BIN)/python -m model.export model/artifacts/denoiser/8 --from-version model/artifacts/denoiser/5 \
 		--scorer runs/anomaly-classes --data $(DATA)
+	$(BIN)/python -m model.quantize model/artifacts/denoiser/8 --data $(DATA)
 	$(BIN)/python -m model.serving_check model/artifacts/denoiser/8 --data $(DATA) --update-card
 	rm -r model/artifacts/denoiser/5
 

@@ -78,7 +78,8 @@ class Settings(BaseSettings):
     )
     inference_precision: Precision = Field(
         Precision.AUTO,
-        description="f32, bf16 (OpenVINO on a bf16 CPU), or auto: bf16 where the CPU has it and the card approves.",
+        description="f32, bf16 (OpenVINO on a bf16 CPU), int8 (OpenVINO, the version's INT8 graph), or auto: "
+        "bf16 where the CPU has it, else int8, each where the model card approves it; else f32.",
     )
     inference_threads: int = Field(
         1,

@@ -16,6 +16,9 @@ CARD_MARKDOWN = "MODEL_CARD.md"
 # The outputs of an exported version's serving_default signature, the one OpenVINO reads.
 DENOISED_OUTPUT = "denoised"
 SCORE_OUTPUT = "anomaly_score"
+# The version's graph quantized to INT8 for OpenVINO (python -m model.quantize), beside the
+# SavedModel with its weights (openvino-int8.bin).
+INT8_MODEL = "openvino-int8.xml"
 
 
 class _Section(BaseModel):
@@ -49,6 +52,7 @@ class Serving(_Section):
     """How the version runs on the serving engines (``python -m model.export --serving-check``)."""
 
     bf16_approved: bool = False  # INFERENCE_PRECISION=auto runs bf16 only where this is true
+    int8_approved: bool = False  # and INT8 (INT8_MODEL) on CPUs without bf16, only where this is true
 
 
 class ModelCard(_Section):
@@ -252,6 +256,9 @@ def _serving_lines(serving: Serving) -> list[str]:
             f"| {row['engine']} | {row['precision']} | {row['psnr_db_noise_0.5']} | {row.get('psnr_change_db', '')} "
             f"| {row.get('max_abs_difference', '')} | {row.get('flags_changed', '')} |"
         )
-    approved = "approved" if serving.bf16_approved else "not approved"
-    lines += ["", f"bf16 for INFERENCE_PRECISION=auto: {approved} ({serving.model_dump().get('bf16_rule', '')})."]
+    for precision, approved in (("int8", serving.int8_approved), ("bf16", serving.bf16_approved)):
+        rule = serving.model_dump().get(f"{precision}_rule")
+        if rule is not None:
+            verdict = "approved" if approved else "not approved"
+            lines += ["", f"{precision} for INFERENCE_PRECISION=auto: {verdict} ({rule})."]
     return lines

@@ -30,9 +30,10 @@ class EngineName(StrEnum):
 
 
 class Precision(StrEnum):
-    AUTO = "auto"  # bf16 where the CPU has it and the model card approves it, else f32
+    AUTO = "auto"  # bf16 where the CPU has it, else int8, each where the model card approves it; else f32
     F32 = "f32"
     BF16 = "bf16"
+    INT8 = "int8"  # OpenVINO: the version's INT8 graph (python -m model.quantize), read beside its SavedModel
 
 
 class ModelLoadError(Exception):
@@ -44,7 +45,7 @@ class Compiled:
     """A model version compiled by an engine, ready to run on any thread but the event loop's."""
 
     run: Run  # a batch to (denoised batch, anomaly scores or None when the model has no scorer)
-    precision: Precision  # what runs: F32 or BF16, never AUTO
+    precision: Precision  # what runs: never AUTO
     has_scorer: bool  # ``run`` gives anomaly scores
     keep: Any = None  # objects the call needs alive (the engine's model and runtime)
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from app.engines import Batch, Compiled, ModelLoadError, Precision, Run, Scores, probe
-from model.card import DENOISED_OUTPUT, SCORE_OUTPUT
+from model.card import DENOISED_OUTPUT, INT8_MODEL, SCORE_OUTPUT
 
 
 def _core() -> Any:
@@ -29,20 +29,33 @@ def bf16_available() -> bool:
     return "BF16" in _core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
 
 
+def int8_available(path: Path) -> bool:
+    """Whether the version at ``path`` has its INT8 graph (python -m model.quantize)."""
+    return (path / INT8_MODEL).is_file()
+
+
 def load(path: Path, precision: Precision, threads: int) -> Compiled:
-    """Read the SavedModel at ``path``, compile it for this CPU at ``precision``, check and warm it."""
+    """Read the SavedModel at ``path`` (or its INT8 graph), compile it for this CPU at ``precision``,
+    check and warm it."""
     core = _core()
     if precision is Precision.BF16 and not bf16_available():
         capabilities = ", ".join(core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
         raise ModelLoadError(f"INFERENCE_PRECISION=bf16 but this CPU has no bf16 support (OpenVINO: {capabilities})")
+    if precision is Precision.INT8 and not int8_available(path):
+        raise ModelLoadError(
+            f"INFERENCE_PRECISION=int8 but {str(path / INT8_MODEL)!r} does not exist: "
+            f"make it with python -m model.quantize {path}"
+        )
+    source = path / INT8_MODEL if precision is Precision.INT8 else path
     try:
         # Core.read_model, not openvino.convert_model: the converter also starts a telemetry
         # session whose six background threads kept taking the GIL, so that every call in the
         # service waited for them (a batch-1 call took 23-50 ms instead of 3). read_model reads the
         # same SavedModel through the same TensorFlow frontend in a tenth of the time.
-        network = core.read_model(str(path))
+        network = core.read_model(str(source))
     except Exception as exc:  # the converter raises its own errors for anything it cannot read
-        raise ModelLoadError(f"cannot load a SavedModel from {str(path)!r} (OpenVINO): {exc}".splitlines()[0]) from exc
+        what = "an INT8 graph" if precision is Precision.INT8 else "a SavedModel"
+        raise ModelLoadError(f"cannot load {what} from {str(source)!r} (OpenVINO): {exc}".splitlines()[0]) from exc
     # A version with one output is a denoiser alone (v3).
     names = [set(output.get_names()) for output in network.outputs]
     denoised_at: int
@@ -57,6 +70,8 @@ def load(path: Path, precision: Precision, threads: int) -> Compiled:
             f"not one denoised image or {{{DENOISED_OUTPUT!r}, {SCORE_OUTPUT!r}}}"
         )
     config: dict[str, Any] = {
+        # INT8: the quantized layers run in INT8 whatever the hint; the rest (the convolutions
+        # reading the image) in f32.
         "INFERENCE_PRECISION_HINT": "bf16" if precision is Precision.BF16 else "f32",
         # One stream: the service sends one batch at a time from one thread (app/batching.py).
         "NUM_STREAMS": 1,

@@ -17,8 +17,10 @@ log = logging.getLogger(__name__)
 
 def load(path: Path, precision: Precision, threads: int) -> Compiled:
     """The ``serve`` endpoint (and ``score``, when the version has one) as one TensorFlow call."""
-    if precision is Precision.BF16:
-        raise ModelLoadError("INFERENCE_PRECISION=bf16 needs INFERENCE_ENGINE=openvino: the tensorflow engine runs f32")
+    if precision is not Precision.F32:
+        raise ModelLoadError(
+            f"INFERENCE_PRECISION={precision.value} needs INFERENCE_ENGINE=openvino: the tensorflow engine runs f32"
+        )
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before the import; the operator may override
     try:
         import tensorflow as tf
