@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: dict[str, dict[str, Any]] = {}
     for name, run in runs.items():
         denoised = np.concatenate([run(noisy[i : i + 256]).denoised for i in range(0, len(noisy), 256)])
-        images = anomaly.images.astype(np.float32)[..., np.newaxis]
+        images = anomaly.images.astype(np.float32).reshape(-1, 28, 28, 1)
         scores = np.concatenate([_scores(run(images[i : i + 256])) for i in range(0, len(images), 256)])
         rows[name] = {"psnr_db": round(float(np.mean(psnr(clean, denoised))), 4), "flags": scores > threshold}
     times: dict[str, dict[int, list[float]]] = {name: {1: [], 16: []} for name in runs}
