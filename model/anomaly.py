@@ -448,6 +448,11 @@ def build_scorer() -> keras.Model:
     return keras.Model(inputs, outputs, name="digit-scorer")
 
 
+def served_score(scorer: keras.Model, images: Any) -> Any:
+    """The score a version serves, as a graph: P(not a digit) from the scorer's class probabilities."""
+    return scorer(images, training=False)[:, NOT_A_DIGIT]
+
+
 def anomaly_scores(scorer: Callable[[FloatImages], Any], images: FloatImages) -> np.ndarray:
     """P(not a digit), batch by batch, from the scorer's class probabilities."""
     parts = [np.asarray(scorer(images[i : i + 1024]))[:, NOT_A_DIGIT] for i in range(0, len(images), 1024)]

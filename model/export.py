@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from model.anomaly import NOT_A_DIGIT
+from model.anomaly import served_score
 from model.card import DENOISED_OUTPUT, SCORE_OUTPUT, Anomaly, ModelCard, Serving, read_card, write_card
 from model.data import Mnist, load_mnist_or_report
 from model.designs import DESIGNS
@@ -92,11 +92,11 @@ def _export_with_scorer(model: keras.Model, scorer: keras.Model, out: Path) -> N
     archive.track(model)
     archive.track(scorer)
     archive.add_endpoint("serve", lambda x: model(x, training=False), input_signature=spec)
-    archive.add_endpoint("score", lambda x: scorer(x, training=False)[:, NOT_A_DIGIT], input_signature=spec)
+    archive.add_endpoint("score", lambda x: served_score(scorer, x), input_signature=spec)
     # What OpenVINO and TF Serving read: both outputs of one call, named.
     archive.add_endpoint(
         "serving_default",
-        lambda x: {DENOISED_OUTPUT: model(x, training=False), SCORE_OUTPUT: scorer(x, training=False)[:, NOT_A_DIGIT]},
+        lambda x: {DENOISED_OUTPUT: model(x, training=False), SCORE_OUTPUT: served_score(scorer, x)},
         input_signature=spec,
     )
     archive.write_out(str(out), verbose=False)
@@ -129,7 +129,7 @@ def export_serving_signature(
             raise ValueError("a new scorer is measured on the test digits: give mnist")
         scorer, anomaly = _scorer_and_card(scorer_dir, mnist)
         endpoints["score"] = outputs[SCORE_OUTPUT] = tf.function(
-            lambda images: scorer(images, training=False)[:, NOT_A_DIGIT], input_signature=[spec]
+            lambda images: served_score(scorer, images), input_signature=[spec]
         )
     elif hasattr(loaded, "score"):
         endpoints["score"] = outputs[SCORE_OUTPUT] = tf.function(
