@@ -2,7 +2,8 @@
 
     python -m bench.micro
 
-For TensorFlow f32, OpenVINO f32 and (on a CPU with bf16) OpenVINO bf16, with the served model and
+For TensorFlow f32, OpenVINO f32, (on a CPU with bf16) OpenVINO bf16 and OpenVINO INT8 (the version's
+INT8 graph, from ``python -m model.quantize``), with the served model and
 one thread per call (as each worker runs it): median ms per call at batch 1, 8, 16 and 64 and per
 image, the largest difference from TensorFlow's output on the same noisy digits, the process's
 resident memory once loaded, and a full garbage collection before and after ``gc.freeze()`` (why
@@ -28,7 +29,7 @@ from model.provenance import measured_on
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCHES = (1, 8, 16, 64)
-RUNS = (("tensorflow", "f32"), ("openvino", "f32"), ("openvino", "bf16"))
+RUNS = (("tensorflow", "f32"), ("openvino", "f32"), ("openvino", "bf16"), ("openvino", "int8"))
 
 
 def _rss_mb() -> float:
@@ -92,13 +93,14 @@ def _scorer_ms_per_image(path: Path, precision: str, batch: np.ndarray) -> float
     engine compiles the whole (one thread), median ms per image over 7 rounds."""
     import openvino
 
-    from model.card import SCORE_OUTPUT
+    from model.card import INT8_MODEL, SCORE_OUTPUT
 
     core = openvino.Core()
-    network = core.read_model(str(path))
+    network = core.read_model(str(path / INT8_MODEL if precision == "int8" else path))
     score = next(output for output in network.outputs if SCORE_OUTPUT in output.get_names())
     scorer = openvino.Model([score], network.get_parameters(), "scorer")
-    config = {"INFERENCE_PRECISION_HINT": precision, "NUM_STREAMS": 1, "INFERENCE_NUM_THREADS": 1}
+    hint = "bf16" if precision == "bf16" else "f32"  # INT8's quantized layers run INT8 under either
+    config = {"INFERENCE_PRECISION_HINT": hint, "NUM_STREAMS": 1, "INFERENCE_NUM_THREADS": 1}
     request = core.compile_model(scorer, "CPU", config).create_infer_request()
     rounds = []
     for _ in range(7):
