@@ -58,11 +58,10 @@ class Settings(BaseSettings):
         "beyond it bodies are read more slowly until others are done. A request alone always fits.",
     )
     worker_threads: int = Field(
-        1,
+        4,
         gt=0,
-        description="Threads per worker for blocking work (decoding and drawing large images, a batch's answers). "
-        "More contend for the GIL with the event loop and each other, and each keeps some memory after a large "
-        "image; with one worker per core, one is fastest (docs/operations.md, Memory).",
+        description="Threads per worker for blocking work (decoding and drawing large images). Each keeps some "
+        "memory after a large image; a few keep two cores busy (docs/operations.md, Memory).",
     )
     memory_wait_s: float = Field(
         5.0,
