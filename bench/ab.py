@@ -5,7 +5,8 @@
 Checks the commit out in a temporary git worktree (sharing this tree's .venv), then alternates
 rounds: each a fresh ``make run`` of one side (its time to ready recorded), wrk for 2 s to warm,
 4 s at 1 client (p50), 8 s at 32 clients (req/s). Alternating spreads the machine's noise over
-both sides.
+both sides. ``--payload batch64`` posts batches of 64 to ``/denoise/batch`` instead, with 4
+clients for the throughput (as ``make bench`` does).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--engine", default="identity", help="INFERENCE_ENGINE on both sides")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--port", type=int, default=8200)
+    parser.add_argument("--payload", choices=("png28", "batch64"), default="png28")
     parser.add_argument("--out", type=Path, default=None, help="write the result as JSON here")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as scratch:
@@ -37,8 +39,10 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run(["git", "worktree", "add", "--detach", str(other), args.commit], cwd=ROOT, check=True)
         try:
             (other / ".venv").symlink_to(ROOT / ".venv", target_is_directory=True)
-            body = Path(scratch) / "png28"
-            body.write_bytes(payloads(1)["png28"][0])
+            body = Path(scratch) / args.payload
+            content, images = payloads(64)[args.payload]
+            body.write_bytes(content)
+            route, clients = ("/denoise/batch", 4) if args.payload == "batch64" else ("/denoise", 32)
             sides = {args.commit: other, "this tree": ROOT}
             rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in sides}
             os.environ["INFERENCE_ENGINE"] = args.engine
@@ -48,14 +52,16 @@ def main(argv: list[str] | None = None) -> int:
                     # pyproject.toml would point the editable install at the temporary worktree).
                     command = ["make", "-s", "-C", str(root), "-o", ".venv/.runtime", "run", f"PORT={args.port}"]
                     with serve(name, command, args.port, "/readyz", Path(scratch) / "server.log") as server:
-                        wrk(server.port, "/denoise", body, 32, 2)
-                        one = wrk(server.port, "/denoise", body, 1, 4)
-                        many = wrk(server.port, "/denoise", body, 32, 8)
+                        wrk(server.port, route, body, clients, 2)
+                        one = wrk(server.port, route, body, 1, 4)
+                        many = wrk(server.port, route, body, clients, 8)
+                        rps = many["requests"] / (many["duration_us"] / 1e6)
                         row = {
                             "model_version": served_model(server.port)["model_version"],
                             "ready_s": server.ready_s,
                             "c1_p50_ms": one["p50_us"] / 1000,
-                            "c32_rps": round(many["requests"] / (many["duration_us"] / 1e6), 1),
+                            f"c{clients}_rps": round(rps, 1),
+                            f"c{clients}_images_per_s": round(rps * images, 1),
                             "non2xx": one["non2xx"] + many["non2xx"],
                         }
                     rounds[name].append(row)
@@ -66,14 +72,19 @@ def main(argv: list[str] | None = None) -> int:
         "context": measured_on(" ".join(["python -m bench.ab", *(sys.argv[1:] if argv is None else argv)]))
         | {
             "engine": args.engine,
+            "payload": args.payload,
         },
         "sides": {
             name: {
                 "model_version": rows[0]["model_version"],
                 "ready_s": [r["ready_s"] for r in rows],
                 "ready_s_median": statistics.median(r["ready_s"] for r in rows),
-                "c32_rps": [r["c32_rps"] for r in rows],
-                "c32_rps_median": statistics.median(r["c32_rps"] for r in rows),
+                **{key: [r[key] for r in rows] for key in rows[0] if key.startswith("c") and key != "c1_p50_ms"},
+                **{
+                    f"{key}_median": statistics.median(r[key] for r in rows)
+                    for key in rows[0]
+                    if key.startswith("c") and key != "c1_p50_ms"
+                },
                 "c1_p50_ms": [r["c1_p50_ms"] for r in rows],
                 "c1_p50_ms_median": statistics.median(r["c1_p50_ms"] for r in rows),
                 "non2xx": sum(r["non2xx"] for r in rows),
