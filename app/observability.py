@@ -97,8 +97,8 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         second, formatted = self._time
         if int(record.created) != second:
-            formatted = self.formatTime(record, "%Y-%m-%dT%H:%M:%S")
-            self._time = (int(record.created), formatted)
+            second, formatted = int(record.created), self.formatTime(record, "%Y-%m-%dT%H:%M:%S")
+            self._time = (second, formatted)
         entry: dict[str, Any] = {
             "time": formatted,
             "level": record.levelname.lower(),

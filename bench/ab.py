@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
             content, images = payloads(64)[args.payload]
             body.write_bytes(content)
             route, clients = ("/denoise/batch", 4) if args.payload == "batch64" else ("/denoise", 32)
+            measured = ("ready_s", f"c{clients}_rps", f"c{clients}_images_per_s", "c1_p50_ms")
             sides = {args.commit: other, "this tree": ROOT}
             rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in sides}
             os.environ["INFERENCE_ENGINE"] = args.engine
@@ -74,29 +75,23 @@ def main(argv: list[str] | None = None) -> int:
             "engine": args.engine,
             "payload": args.payload,
         },
-        "sides": {
-            name: {
-                "model_version": rows[0]["model_version"],
-                "ready_s": [r["ready_s"] for r in rows],
-                "ready_s_median": statistics.median(r["ready_s"] for r in rows),
-                **{key: [r[key] for r in rows] for key in rows[0] if key.startswith("c") and key != "c1_p50_ms"},
-                **{
-                    f"{key}_median": statistics.median(r[key] for r in rows)
-                    for key in rows[0]
-                    if key.startswith("c") and key != "c1_p50_ms"
-                },
-                "c1_p50_ms": [r["c1_p50_ms"] for r in rows],
-                "c1_p50_ms_median": statistics.median(r["c1_p50_ms"] for r in rows),
-                "non2xx": sum(r["non2xx"] for r in rows),
-            }
-            for name, rows in rounds.items()
-        },
+        "sides": {name: _summary(rows, measured) for name, rows in rounds.items()},
     }
     text = json.dumps(result, indent=2) + "\n"
     if args.out:
         args.out.write_text(text)
     print(text)
     return 0
+
+
+def _summary(rows: list[dict[str, Any]], measured: tuple[str, ...]) -> dict[str, Any]:
+    """One side's rounds: each measured series and its median."""
+    summary: dict[str, Any] = {"model_version": rows[0]["model_version"]}
+    for key in measured:
+        summary[key] = [r[key] for r in rows]
+        summary[f"{key}_median"] = statistics.median(r[key] for r in rows)
+    summary["non2xx"] = sum(r["non2xx"] for r in rows)
+    return summary
 
 
 if __name__ == "__main__":
