@@ -74,7 +74,9 @@ class Answer:
         decode_ms, inference_ms, encode_ms = self.timings_ms
         return DenoiseResult(
             image_png_base64=base64.b64encode(self.png).decode("ascii"),
-            model_input_png_base64=base64.b64encode(encode_png(prepared.pixels, prepared.inverted)).decode("ascii"),
+            model_input_png_base64=base64.b64encode(
+                encode_png(prepared.pixels, prepared.inverted, compress=False)
+            ).decode("ascii"),
             reconstruction_error=self.error,
             anomaly=self.anomaly,
             anomaly_score=self.score,

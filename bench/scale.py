@@ -29,6 +29,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -206,13 +207,18 @@ def with_mean_batch(addresses: list[str], work: Callable[[], dict[str, Any]]) ->
     return result | {"mean_batch": round((images_after - images) / max(calls_after - calls, 1), 1)}
 
 
+SOCKET_ERRORS = ("connect_errors", "read_errors", "write_errors", "timeouts")
+
+
 def summary(result: dict[str, Any]) -> dict[str, Any]:
     seconds = result["duration_us"] / 1e6
     return {
         "requests": result["requests"],
         "requests_per_s": round(result["requests"] / seconds, 1),
         "non2xx": result["non2xx"],
-        "socket_errors": sum(result[k] for k in ("connect_errors", "read_errors", "write_errors", "timeouts")),
+        "socket_errors": sum(result[k] for k in SOCKET_ERRORS),
+        # By kind: a read error is a connection HAProxy closed, a timeout an answer over wrk's 10 s.
+        "socket_errors_by_kind": {k: result[k] for k in SOCKET_ERRORS if result[k]},
         "p50_ms": round(result["p50_us"] / 1000, 1),
         "p99_ms": round(result["p99_us"] / 1000, 1),
         "max_ms": round(result["max_us"] / 1000, 1),
@@ -269,6 +275,7 @@ def under_load(body: Path, duration: int, action: Callable[[], dict[str, Any]], 
     """wrk through HAProxy for ``duration`` s, ``action`` run ``at_s`` s in; both reported."""
     done: dict[str, Any] = {}
     before = backend_counters()
+    since = datetime.now(UTC).isoformat()
 
     def act() -> None:
         time.sleep(at_s)
@@ -279,7 +286,10 @@ def under_load(body: Path, duration: int, action: Callable[[], dict[str, Any]], 
     result = wrk(PORT, "/denoise", body, CLIENTS, duration)
     thread.join()
     after = backend_counters()
-    return summary(result) | done | {k: after[k] - before[k] for k in after}
+    # HAProxy logs only what went wrong (option dontlog-normal): each line names the server and
+    # how the session ended, which says where a socket error came from.
+    logged = run("podman", "logs", "--since", since, haproxy(), check=False).splitlines()
+    return summary(result) | done | {k: after[k] - before[k] for k in after} | {"haproxy_errors_logged": logged[-20:]}
 
 
 def kill_process(container: str) -> Callable[[], dict[str, Any]]:
@@ -533,6 +543,19 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"next) took {restart['restart_s']} s of the 120 s run; the killed replicas were back UP",
         f"{load['kill_9']['back_in_s']} s and {load['podman_kill']['back_in_s']} s after each run.",
         "",
+    ]
+    for name in ("kill_9", "podman_kill", "rolling_restart"):
+        row = load[name]
+        if row["socket_errors"] or row["haproxy_errors_logged"]:
+            kinds = ", ".join(f"{count} {kind}" for kind, count in row["socket_errors_by_kind"].items()) or "none"
+            lines += [
+                f"`{name}`: socket errors by kind: {kinds}; HAProxy's error log during the run "
+                f"({len(row['haproxy_errors_logged'])} lines, the last 20 in scale.json):",
+                "",
+                *(f"    {line}" for line in row["haproxy_errors_logged"][-5:]),
+                "",
+            ]
+    lines += [
         "HAProxy against the same replicas reached directly (one wrk per replica, the 32 clients",
         "split among them), interleaved rounds; with all three replicas, then with two (one per core,",
         "the third stopped):",

@@ -69,13 +69,18 @@ def test_encode_png_keeps_the_polarity_and_scales() -> None:
     assert np.median(np.asarray(flipped)) > 200  # paper back to white
 
 
-def test_the_28x28_answer_is_a_png_every_decoder_reads_pixel_for_pixel() -> None:
+@pytest.mark.parametrize("compress", [True, False])
+def test_the_28x28_answer_is_a_png_every_decoder_reads_pixel_for_pixel(compress: bool) -> None:
     outputs = np.random.default_rng(0).random((3, 28, 28), dtype=np.float32)
-    decoded = Image.open(io.BytesIO(encode_png(outputs, inverted=False)))
+    outputs[:, :14] = 0.0  # half black: deflate has something to shrink
+    png = encode_png(outputs, inverted=False, compress=compress)
+    decoded = Image.open(io.BytesIO(png))
     decoded.load()  # checks every chunk's CRC and the compressed stream
     assert (decoded.format, decoded.mode, decoded.size) == ("PNG", "L", (84, 28))
     expected = np.rint(np.hstack(list(outputs)) * 255).astype(np.uint8)
     np.testing.assert_array_equal(np.asarray(decoded), expected)
+    raw = 28 * (84 + 1)  # each row and its filter byte
+    assert (len(png) < raw) is compress  # stored, the pixels are all there as they are
 
 
 @pytest.mark.parametrize(
