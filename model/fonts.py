@@ -7,7 +7,7 @@ fonts-cantarell fonts-cherrybomb fonts-comfortaa fonts-comic-neue fonts-courier-
 fonts-crosextra-caladea fonts-crosextra-carlito fonts-dejavu-core fonts-dejavu-extra
 fonts-dkg-handwriting fonts-ebgaramond fonts-freefont-ttf fonts-gfs-didot fonts-hack
 fonts-inconsolata fonts-isabella fonts-lato fonts-liberation fonts-liberation2 fonts-linuxlibertine
-fonts-noto-mono fonts-open-sans fonts-roboto-unhinted fonts-urw-base35 (apt-get install them to
+fonts-noto-mono fonts-oflb-asana-math fonts-open-sans fonts-roboto-unhinted fonts-urw-base35 (apt-get install them to
 retrain it the same way; without them the splits hold matplotlib's designs only). Training on 67
 more packages' designs did not flag more letters (docs/scorer-designs.json lists them).
 
