@@ -16,8 +16,9 @@ from app.engines import Batch, Compiled, ModelLoadError, Precision, Run, Scores,
 from app.framing import SIDE
 from model.card import DENOISED_OUTPUT, INT8_MODEL, SCORE_OUTPUT
 
-# The batch sizes compiled: any batch is run as calls of these, largest first (``calls``).
-BATCH_SIZES = (64, 32, 16, 8, 4, 2, 1)
+CHUNK = 64  # a call of more images runs as whole 64s and the rest (``calls``)
+FIXED_SIZES = (1, CHUNK)  # batch sizes that have a graph of their own
+ANY_SIZE = 0  # the graph that takes any batch size
 
 
 def _core() -> Any:
@@ -85,36 +86,44 @@ def load(path: Path, precision: Precision, threads: int) -> Compiled:
     }
     if threads > 0:
         config["INFERENCE_NUM_THREADS"] = threads
-    requests = {}
-    for size in BATCH_SIZES:
-        # A copy of the graph for each batch size, its batch fixed: static shapes let the CPU plugin
-        # plan every layer ahead, 8-17 % less time per image than one graph of any batch size
-        # (docs/performance.md), and memory that stays as it was after the warm-up call.
-        fixed = network.clone()
-        fixed.reshape({fixed.inputs[0]: [size, SIDE, SIDE, 1]})
-        try:
-            requests[size] = core.compile_model(fixed, "CPU", config).create_infer_request()
-        except Exception as exc:
-            raise ModelLoadError(f"OpenVINO cannot compile {str(path)!r}: {exc}".splitlines()[0]) from exc
+    try:
+        # Besides the graph that takes any batch, one with its batch fixed at 1 (a lone request)
+        # and one at 64 (the batch route's most, and each whole 64 of a larger call): static
+        # shapes let the CPU plugin plan every layer ahead, 8-17 % less time per image there
+        # (docs/performance.md). With every size fixed, 15 images ran as calls of 8, 4, 2 and 1 in
+        # 7.0 ms against one call's 6.0: moving between graphs cost more than fixed shapes saved.
+        requests = {
+            size: core.compile_model(_fixed(network, size), "CPU", config).create_infer_request()
+            for size in FIXED_SIZES
+        }
+        requests[ANY_SIZE] = core.compile_model(network, "CPU", config).create_infer_request()
+    except Exception as exc:
+        raise ModelLoadError(f"OpenVINO cannot compile {str(path)!r}: {exc}".splitlines()[0]) from exc
     run = _runner(requests, denoised_at, score_at)
-    # The warm-up call: one of each batch size, so that no request pays a first call's allocations.
-    return Compiled(run=run, precision=precision, has_scorer=probe(path, run, sum(BATCH_SIZES)), keep=requests)
+    # The warm-up calls, every graph once, so that no request pays a first call's allocations: 65
+    # images are a call of 64 and one of 1; then two for the graph of any size.
+    has_scorer = probe(path, run, CHUNK + 1)
+    run(np.zeros((2, SIDE, SIDE, 1), dtype=np.float32))
+    return Compiled(run=run, precision=precision, has_scorer=has_scorer, keep=requests)
+
+
+def _fixed(network: Any, size: int) -> Any:
+    fixed = network.clone()
+    fixed.reshape({fixed.inputs[0]: [size, SIDE, SIDE, 1]})
+    return fixed
 
 
 def calls(images: int) -> list[tuple[int, int]]:
-    """(start, size) of the fixed-size calls that cover ``images``, largest first: 100 images are
-    one call of 64, one of 32 and one of 4."""
-    parts, start = [], 0
-    for size in BATCH_SIZES:
-        while images - start >= size:
-            parts.append((start, size))
-            start += size
-    return parts
+    """(start, size) of the calls that run ``images``: each whole 64, then the rest in one call, so
+    that 130 images are two calls of 64 and one of 2."""
+    whole = images - images % CHUNK
+    parts = [(start, CHUNK) for start in range(0, whole, CHUNK)]
+    return [*parts, (whole, images - whole)] if images > whole else parts
 
 
 def _runner(requests: dict[int, Any], denoised_at: int, score_at: int | None) -> Run:
-    # One request object per batch size, reused: its buffers are allocated once. The batcher calls
-    # from one thread; the lock keeps any other caller (tests, tools) from sharing them at the same time.
+    # One request object per graph, reused: its buffers are allocated once. The batcher calls from
+    # one thread; the lock keeps any other caller (tests, tools) from sharing them at the same time.
     lock = threading.Lock()
 
     def run(batch: Batch) -> tuple[Batch, Scores | None]:
@@ -122,9 +131,10 @@ def _runner(requests: dict[int, Any], denoised_at: int, score_at: int | None) ->
         scores = None if score_at is None else np.empty(len(batch), dtype=np.float32)
         with lock:
             for start, size in calls(len(batch)):
+                request = requests.get(size, requests[ANY_SIZE])
                 # share_inputs: no copy of the batch in; the outputs are copied out, since the
                 # request reuses its buffers on the next call.
-                results = requests[size].infer({0: batch[start : start + size]}, share_inputs=True)
+                results = request.infer({0: batch[start : start + size]}, share_inputs=True)
                 denoised[start : start + size] = results[denoised_at]
                 if scores is not None and score_at is not None:
                     scores[start : start + size] = np.reshape(results[score_at], -1)

@@ -14,7 +14,7 @@ import pytest
 import tensorflow as tf
 
 from app.engines import EngineName, ModelLoadError, Precision
-from app.engines.openvino import BATCH_SIZES, bf16_available, calls, int8_available
+from app.engines.openvino import CHUNK, bf16_available, calls, int8_available
 from app.inference import Model, latest_version, load_model, load_version
 from app.settings import DEFAULT_MODEL_DIR, Settings
 from model.card import CARD_FILE, INT8_MODEL
@@ -68,19 +68,20 @@ def test_the_served_version_ships_its_int8_graph_approved_by_its_card(served: Mo
     assert served.card.serving.int8_approved
 
 
-def test_a_batch_runs_as_calls_of_the_compiled_sizes_largest_first() -> None:
-    assert calls(100) == [(0, 64), (64, 32), (96, 4)]
+def test_a_batch_runs_as_whole_64s_then_the_rest_in_one_call() -> None:
+    assert calls(130) == [(0, 64), (64, 64), (128, 2)]
+    assert calls(64) == [(0, 64)]
+    assert calls(1) == [(0, 1)]
     assert calls(0) == []
     for images in range(1, 300):
         parts = calls(images)
-        assert [start for start, _ in parts] == list(np.cumsum([0] + [size for _, size in parts[:-1]]))
+        assert [start for start, _ in parts] == [CHUNK * i for i in range(len(parts))]
         assert sum(size for _, size in parts) == images
-        assert all(size in BATCH_SIZES for _, size in parts)
-        assert [size for _, size in parts] == sorted((size for _, size in parts), reverse=True)
+        assert all(size == CHUNK for _, size in parts[:-1])
 
 
 @pytest.mark.parametrize("version", COMMITTED, ids=lambda p: f"v{p.name}")
-@pytest.mark.parametrize("size", [1, 7, 100])  # 100: calls of 64, 32 and 4
+@pytest.mark.parametrize("size", [1, 7, 64, 100])  # graphs of 1, any size, 64; 100: 64 and 36
 def test_openvino_f32_gives_what_tensorflow_gives(digits: npt.NDArray[np.uint8], version: Path, size: int) -> None:
     batch = _batch(digits, size)
     reference = load_version(version, EngineName.TENSORFLOW, Precision.F32, threads=1)(batch)
