@@ -289,7 +289,12 @@ def under_load(body: Path, duration: int, action: Callable[[], dict[str, Any]], 
     # HAProxy logs only what went wrong (option dontlog-normal): each line names the server and
     # how the session ended, which says where a socket error came from.
     logged = run("podman", "logs", "--since", since, haproxy(), check=False).splitlines()
-    return summary(result) | done | {k: after[k] - before[k] for k in after} | {"haproxy_errors_logged": logged[-20:]}
+    return (
+        summary(result)
+        | done
+        | {k: after[k] - before[k] for k in after}
+        | {"haproxy_log_lines": len(logged), "haproxy_errors_logged": logged[-20:]}
+    )
 
 
 def kill_process(container: str) -> Callable[[], dict[str, Any]]:
@@ -550,7 +555,7 @@ def render_markdown(report: dict[str, Any]) -> str:
             kinds = ", ".join(f"{count} {kind}" for kind, count in row["socket_errors_by_kind"].items()) or "none"
             lines += [
                 f"`{name}`: socket errors by kind: {kinds}; HAProxy's error log during the run "
-                f"({len(row['haproxy_errors_logged'])} lines, the last 20 in scale.json):",
+                f"({row['haproxy_log_lines']} lines, the last 20 in scale.json):",
                 "",
                 *(f"    {line}" for line in row["haproxy_errors_logged"][-5:]),
                 "",
