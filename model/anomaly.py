@@ -2,10 +2,12 @@
 
 A denoiser's input-output error measures how much noise it removed, not whether the image is a
 digit: a printed letter, a blank page or a clean shape all pass it. So the anomaly score is the
-output of a small network that reads the model's own 28x28 input and tells eleven classes apart,
-the ten digits and "not a digit": ``score = P(not a digit) = 1 - P(digit)``. Naming the digit it
-sees makes it learn each digit's shape, where a digit / not-digit output settles for less: at the
-same size it flagged 84 % of the validation designs' letters instead of 79 % (docs/model-design.md).
+output of a small network that reads the model's own 28x28 input beside the denoiser's output
+(two channels) and tells eleven classes apart, the ten digits and "not a digit":
+``score = P(not a digit) = 1 - P(digit)``. Naming the digit it sees makes it learn each digit's
+shape, where a digit / not-digit output settles for less: at the same size it flagged 84 % of the
+validation designs' letters instead of 79 %; the denoised channel shows it the strokes that noise
+hides (docs/model-design.md).
 
 Positives are digits under every shift of ``model.shifts`` (MNIST and printed); negatives come
 from families that are not digits (letters and symbols, blank and uniform images, gradients,
@@ -15,6 +17,9 @@ photographs, other MNIST digits and other seeds for training, validation (where 
 set) and test (what the card reports).
 
     python -m model.anomaly --data ../shared/data/mnist.npz --out runs/anomaly   # trains the scorer
+
+The denoiser it reads is a served version's (``--denoiser``, the committed one by default): the
+scorer ships with that denoiser's weights, since its second channel is their output.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -42,7 +48,7 @@ from model.data import (
     split_validation,
 )
 from model.fonts import Design, describe, random_font, split_designs
-from model.shifts import SUITE, augment, corrupt, random_shape, run_condition
+from model.shifts import SUITE, augment, corrupt, low_resolution, random_shape, resize_box, run_condition, stroke
 
 if TYPE_CHECKING:
     import keras
@@ -51,6 +57,8 @@ Rng = np.random.Generator
 Family = Callable[[int, Rng], FloatImages]
 SIDE = 28
 SCORER_FILE = "scorer.weights.h5"
+# The committed versions; the highest is served, and its denoiser is the one a new scorer reads.
+VERSIONS = Path(__file__).resolve().parent / "artifacts" / "denoiser"
 # The flag's target: at most this share of digits flagged, on the validation split.
 DIGITS_FLAGGED = 0.01
 # The scorer's classes: the ten digits, then this one.
@@ -375,6 +383,42 @@ def evaluation_set(
     )
 
 
+# Handwritten training digits drawn first in a shape the suite's digits are most often flagged in.
+HARD_SHARE = 0.26
+# Digits turned into shapes that are not digits: mirrored (those whose mirror image is no digit;
+# a 9 written upright would be its own) or turned a quarter (an 8 or 0 stays itself). Negatives in
+# training only: they teach that a hand's strokes make a digit only in a digit's shape.
+_MIRRORED, _TURNED = (2, 3, 4, 5, 6, 7), (1, 2, 3, 4, 5, 6, 7, 9)
+TURNED_DIGITS = "turned digits"
+
+
+def hard_shape(digit: np.ndarray, rng: Rng) -> np.ndarray:
+    """Thinned strokes (three times in five), or a 10-14 px box, or a 7-10 px scan."""
+    draw = rng.random()
+    if draw < 0.6:
+        return stroke(digit, -1)
+    if draw < 0.8:
+        return resize_box(digit, float(rng.uniform(10, 14)), tuple(rng.uniform(-3, 3, 2)))
+    return low_resolution(digit, int(rng.integers(7, 11)))
+
+
+def turned_digits(digits: FloatImages, labels: Labels) -> Family:
+    """Handwritten digits mirrored or turned a quarter, half each, as ``_MIRRORED`` and ``_TURNED`` allow."""
+    mirrored = digits[np.isin(labels, _MIRRORED), ..., 0]
+    turned = digits[np.isin(labels, _TURNED), ..., 0]
+
+    def make(n: int, rng: Rng) -> FloatImages:
+        out = np.zeros((n, SIDE, SIDE), np.float32)
+        for i in range(n):
+            if rng.random() < 0.5:
+                out[i] = mirrored[int(rng.integers(len(mirrored)))][:, ::-1]
+            else:
+                out[i] = np.rot90(turned[int(rng.integers(len(turned)))], int(rng.choice([1, 3])))
+        return out
+
+    return make
+
+
 # Negatives per batch by family: letters (the hardest) most, the simple families least.
 FAMILY_WEIGHTS = {
     LETTERS: 0.35,
@@ -386,19 +430,20 @@ FAMILY_WEIGHTS = {
     "blank and uniform": 0.075,
     "gradients": 0.05,
     "noise only": 0.075,
+    TURNED_DIGITS: 0.1,
 }
 
 
 class TrainingBatches:
-    """Half digits (MNIST augmented as the denoiser's training is, and typeset), half negatives,
-    fresh every batch, from the training split's fonts and photographs; each labelled with its
-    class: the digit it shows, or ``NOT_A_DIGIT``."""
+    """Half digits (MNIST augmented as the denoiser's training is, ``HARD_SHARE`` of them first
+    given a hard shape, and typeset), half negatives, fresh every batch, from the training split's
+    fonts and photographs; each labelled with its class: the digit it shows, or ``NOT_A_DIGIT``."""
 
     def __init__(self, digits: FloatImages, labels: Labels, batch_size: int, batches: int, seed: int) -> None:
         self.digits, self.labels = digits, labels
         self.batch_size, self.batches, self.seed = batch_size, batches, seed
         self.fonts = split_designs("train")
-        self.families = families(digits, "train", self.fonts)
+        self.families = families(digits, "train", self.fonts) | {TURNED_DIGITS: turned_digits(digits, labels)}
         self.weights = np.array([FAMILY_WEIGHTS[name] for name in self.families])
 
     def batch(self, epoch: int, index: int) -> tuple[FloatImages, np.ndarray]:
@@ -406,7 +451,10 @@ class TrainingBatches:
         half = self.batch_size // 2
         printed = int(rng.binomial(half, PRINTED_SHARE))
         picked = rng.integers(0, len(self.digits), half - printed)
-        _, handwritten = augment(self.digits[picked], rng)
+        clean = self.digits[picked].copy()
+        for i in np.flatnonzero(rng.random(len(picked)) < HARD_SHARE):
+            clean[i, ..., 0] = hard_shape(clean[i, ..., 0], rng)
+        _, handwritten = augment(clean, rng)
         typeset, typeset_labels = labelled_typeset_digits(printed, self.fonts, rng)
         typeset = corrupt(typeset[..., np.newaxis], rng)
         kinds = rng.choice(len(self.families), half, p=self.weights / self.weights.sum())
@@ -425,9 +473,12 @@ class TrainingBatches:
 # ---- the scorer ---------------------------------------------------------------------------------
 
 
+Denoise = Callable[[FloatImages], Any]  # model inputs -> the denoiser's outputs, the same shape
+
+
 def build_scorer() -> keras.Model:
-    """A small CNN: the eleven classes' probabilities for a 28x28 model input, ten digits and
-    ``NOT_A_DIGIT`` (about 0.2 M parameters, 1.7 M multiply-adds).
+    """A small CNN: the eleven classes' probabilities, ten digits and ``NOT_A_DIGIT``, for a 28x28
+    model input and its denoised image as two channels (about 0.2 M parameters, 1.8 M multiply-adds).
 
     Half the channels of v6's scorer (32, 64, 64: 0.33 ms per image at batch 16 on OpenVINO in a
     one-off check on this busy machine, against the 0.1 ms the flag may cost): a quarter of its work.
@@ -435,7 +486,7 @@ def build_scorer() -> keras.Model:
     import keras
     from keras import layers
 
-    inputs = keras.Input(shape=(SIDE, SIDE, 1), name="model_input")
+    inputs = keras.Input(shape=(SIDE, SIDE, 2), name="input_and_denoised")
     x = layers.Conv2D(16, 3, activation="relu", padding="same")(inputs)
     x = layers.MaxPooling2D(2)(x)
     x = layers.Conv2D(32, 3, activation="relu", padding="same")(x)
@@ -448,15 +499,39 @@ def build_scorer() -> keras.Model:
     return keras.Model(inputs, outputs, name="digit-scorer")
 
 
-def served_score(scorer: keras.Model, images: Any) -> Any:
-    """The score a version serves, as a graph: P(not a digit) from the scorer's class probabilities."""
-    return scorer(images, training=False)[:, NOT_A_DIGIT]
+def served_score(scorer: keras.Model, images: Any, denoised: Any) -> Any:
+    """The score a version serves, as a graph: P(not a digit) for model inputs and their denoised images."""
+    import keras
+
+    return scorer(keras.ops.concatenate([images, denoised], axis=-1), training=False)[:, NOT_A_DIGIT]
+
+
+def class_probabilities(scorer: keras.Model, denoise: Denoise) -> Callable[[FloatImages], Any]:
+    """The scorer as a function of model inputs alone: ``denoise`` gives its second channel."""
+
+    def probabilities(images: FloatImages) -> Any:
+        return scorer(np.concatenate([images, np.asarray(denoise(images))], axis=-1), training=False)
+
+    return probabilities
 
 
 def anomaly_scores(scorer: Callable[[FloatImages], Any], images: FloatImages) -> np.ndarray:
     """P(not a digit), batch by batch, from the scorer's class probabilities."""
     parts = [np.asarray(scorer(images[i : i + 1024]))[:, NOT_A_DIGIT] for i in range(0, len(images), 1024)]
     return np.concatenate(parts)
+
+
+def load_denoiser(version: Path) -> Denoise:
+    """A served version's denoiser (its SavedModel's ``serve`` endpoint), as a function of numpy batches."""
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(version))  # held here: the endpoint alone would lose its variables
+
+    def denoise(images: FloatImages) -> FloatImages:
+        parts = [loaded.serve(tf.constant(images[i : i + 512])).numpy() for i in range(0, len(images), 512)]
+        return np.concatenate(parts)
+
+    return denoise
 
 
 def roc_auc(scores: np.ndarray, anomalous: np.ndarray) -> float:
@@ -497,7 +572,9 @@ def report(scores: np.ndarray, data: Labelled, threshold: float) -> dict[str, An
     }
 
 
-def train_scorer(digits: FloatImages, labels: Labels, epochs: int, batches: int, seed: int) -> keras.Model:
+def train_scorer(
+    digits: FloatImages, labels: Labels, denoise: Denoise, epochs: int, batches: int, seed: int
+) -> keras.Model:
     import keras
 
     keras.utils.set_random_seed(seed)
@@ -510,7 +587,10 @@ def train_scorer(digits: FloatImages, labels: Labels, epochs: int, batches: int,
     source = TrainingBatches(digits, labels, 256, batches, seed)
     for epoch in range(epochs):
         started = time.perf_counter()
-        losses = [scorer.train_on_batch(*source.batch(epoch, i), return_dict=True) for i in range(batches)]
+        losses = []
+        for index in range(batches):
+            x, y = source.batch(epoch, index)
+            losses.append(scorer.train_on_batch(np.concatenate([x, denoise(x)], axis=-1), y, return_dict=True))
         loss = float(np.mean([entry["loss"] for entry in losses]))
         print(f"epoch {epoch + 1}/{epochs}: loss {loss:.4f} ({time.perf_counter() - started:.0f} s)", flush=True)
     return scorer
@@ -528,6 +608,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--recalibrate", action="store_true", help="only set the threshold again, for the scorer already in --out"
     )
+    parser.add_argument(
+        "--denoiser",
+        type=Path,
+        default=None,
+        help="the version whose denoiser gives the second channel (default: the served one)",
+    )
     parser.add_argument("--seed", type=int, default=TRAINING_SEED)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
@@ -539,22 +625,27 @@ def main(argv: list[str] | None = None) -> int:
     y_fit, _ = split_validation(mnist.y_train, VALIDATION_FRACTION, args.seed)
     if args.recalibrate:
         record = json.loads((args.out / "scorer.json").read_text()) | {"calibration": command}
+        denoise = load_denoiser(Path(record["denoiser"]))
         scorer = build_scorer()
         scorer.load_weights(args.out / SCORER_FILE)
     else:
+        served = max((p for p in VERSIONS.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+        denoiser = args.denoiser or Path(os.path.relpath(served))
+        denoise = load_denoiser(denoiser)
         record = {
             "command": command,
             "epochs": args.epochs,
             "batches_per_epoch": args.batches,
             "seed": args.seed,
             "per_group": args.per_group,
+            "denoiser": str(denoiser),
             "fonts": describe(),
         }
-        scorer = train_scorer(x_fit, y_fit, args.epochs, args.batches, args.seed)
+        scorer = train_scorer(x_fit, y_fit, denoise, args.epochs, args.batches, args.seed)
         args.out.mkdir(parents=True, exist_ok=True)
         scorer.save_weights(args.out / SCORER_FILE)
     validation = evaluation_set(x_val, "validation", record["per_group"], seed=1)
-    scores = anomaly_scores(lambda x: scorer(x, training=False), validation.images)
+    scores = anomaly_scores(class_probabilities(scorer, denoise), validation.images)
     threshold = calibrate(scores, validation.labels, args.digits_flagged)
     record |= {
         "digits_flagged": args.digits_flagged,

@@ -14,14 +14,16 @@ import json
 import platform
 import shutil
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from model.anomaly import served_score
+from model.anomaly import Denoise, served_score
 from model.card import DENOISED_OUTPUT, SCORE_OUTPUT, Anomaly, ModelCard, Serving, read_card, write_card
 from model.data import Mnist, load_mnist_or_report
 from model.designs import DESIGNS
@@ -56,7 +58,8 @@ def export_model(
     """Write the SavedModel and its card.
 
     Endpoint ``serve``: float32 [None, 28, 28, 1] -> the same, denoised. With a ``scorer``, also
-    ``score``: the same input -> float32 [None], the anomaly score P(not a digit) = 1 - P(digit).
+    ``score``: the same input -> float32 [None], the anomaly score P(not a digit) = 1 - P(digit),
+    which the scorer gives from the input and ``model``'s output.
     """
     if scorer is None:
         model.export(str(out), format="tf_saved_model", verbose=False)
@@ -92,13 +95,14 @@ def _export_with_scorer(model: keras.Model, scorer: keras.Model, out: Path) -> N
     archive.track(model)
     archive.track(scorer)
     archive.add_endpoint("serve", lambda x: model(x, training=False), input_signature=spec)
-    archive.add_endpoint("score", lambda x: served_score(scorer, x), input_signature=spec)
-    # What OpenVINO and TF Serving read: both outputs of one call, named.
-    archive.add_endpoint(
-        "serving_default",
-        lambda x: {DENOISED_OUTPUT: model(x, training=False), SCORE_OUTPUT: served_score(scorer, x)},
-        input_signature=spec,
-    )
+    archive.add_endpoint("score", lambda x: served_score(scorer, x, model(x, training=False)), input_signature=spec)
+
+    def both(x: Any) -> dict[str, Any]:
+        """What OpenVINO and TF Serving read: both outputs of one call, named; the model runs once."""
+        denoised = model(x, training=False)
+        return {DENOISED_OUTPUT: denoised, SCORE_OUTPUT: served_score(scorer, x, denoised)}
+
+    archive.add_endpoint("serving_default", both, input_signature=spec)
     archive.write_out(str(out), verbose=False)
 
 
@@ -122,20 +126,27 @@ def export_serving_signature(
     spec = tf.TensorSpec([None, 28, 28, 1], tf.float32, name="images")
     serve = tf.function(lambda images: loaded.serve(images), input_signature=[spec])
     endpoints = {"serve": serve}
-    outputs = {DENOISED_OUTPUT: serve}
+    # The score from the input and its denoised image, so that serving_default runs the model once.
+    score_of: Callable[[Any, Any], Any] | None = None
     anomaly = None
     if scorer_dir is not None:
         if mnist is None:
             raise ValueError("a new scorer is measured on the test digits: give mnist")
-        scorer, anomaly = _scorer_and_card(scorer_dir, mnist)
-        endpoints["score"] = outputs[SCORE_OUTPUT] = tf.function(
-            lambda images: served_score(scorer, images), input_signature=[spec]
-        )
+        scorer, anomaly = _scorer_and_card(scorer_dir, mnist, lambda images: loaded.serve(tf.constant(images)))
+        score_of = partial(served_score, scorer)
     elif hasattr(loaded, "score"):
-        endpoints["score"] = outputs[SCORE_OUTPUT] = tf.function(
-            lambda images: loaded.score(images), input_signature=[spec]
-        )
-    both = tf.function(lambda images: {name: f(images) for name, f in outputs.items()}, input_signature=[spec])
+        score_of = lambda images, _: loaded.score(images)  # noqa: E731 (an older scorer reads the input alone)
+
+    def outputs(images: Any) -> dict[str, Any]:
+        denoised = loaded.serve(images)
+        if score_of is None:
+            return {DENOISED_OUTPUT: denoised}
+        return {DENOISED_OUTPUT: denoised, SCORE_OUTPUT: score_of(images, denoised)}
+
+    if score_of is not None:
+        scored = score_of
+        endpoints["score"] = tf.function(lambda images: scored(images, loaded.serve(images)), input_signature=[spec])
+    both = tf.function(outputs, input_signature=[spec])
     module = tf.Module()
     used = {id(v): v for f in [*endpoints.values(), both] for v in f.get_concrete_function().variables}
     module.weights = list(used.values())
@@ -150,7 +161,8 @@ def export_serving_signature(
                 f"version {source.name}'s denoiser with the digit scorer of {scorer_dir} "
                 "(model.export --from-version --scorer)"
             )
-        signature = card.signature | {"serving_default": {name: "float32, as its endpoint" for name in outputs}}
+        names = (DENOISED_OUTPUT,) if score_of is None else (DENOISED_OUTPUT, SCORE_OUTPUT)
+        signature = card.signature | {"serving_default": dict.fromkeys(names, "float32, as its endpoint")}
         changes = {"version": int(out.name), "created": _now(), "exported_from": note, "signature": signature}
         if anomaly is not None:
             changes["anomaly"] = anomaly
@@ -185,26 +197,28 @@ def export_run(out: Path, mnist: Mnist, scorer_dir: Path | None = None) -> None:
     save_loss_curves(training["history"], out / "loss.png", title=f"{training['arch']}: binary cross-entropy")
     digits = mnist.x_test[:10]
     save_samples(denoising_rows(predict, digits, add_noise(digits, 0.5, TEST_NOISE_SEED)), out / "samples.png")
-    scorer, anomaly = (None, None) if scorer_dir is None else _scorer_and_card(scorer_dir, mnist)
+    scorer, anomaly = (None, None) if scorer_dir is None else _scorer_and_card(scorer_dir, mnist, predict)
     export_model(model, out, training=training, evaluation=evaluation, scorer=scorer, anomaly=anomaly)
     print(f"exported {out}: test PSNR at noise 0.5 = {evaluation['noise_0.5']['psnr_db']:.2f} dB")
 
 
 # What the card keeps of a scorer run's record.
-_SCORER_RUN = ("command", "epochs", "batches_per_epoch", "seed", "calibration")
+_SCORER_RUN = ("command", "epochs", "batches_per_epoch", "seed", "denoiser", "calibration")
 # Thresholds tabulated in the card's trade-off: the share of validation digits each one flags.
 TRADEOFF_DIGITS_FLAGGED = (0.005, 0.01, 0.02, 0.05)
 
 
-def _scorer_and_card(scorer_dir: Path, mnist: Mnist) -> tuple[keras.Model, Anomaly]:
+def _scorer_and_card(scorer_dir: Path, mnist: Mnist, denoise: Denoise) -> tuple[keras.Model, Anomaly]:
     """The trained scorer and the card's anomaly section: its threshold, validation and test reports,
-    and the trade-off between digits and non-digits flagged at other thresholds."""
+    and the trade-off between digits and non-digits flagged at other thresholds. ``denoise``: the
+    denoiser it ships with, whose output is its second channel."""
     from model.anomaly import (
         DIGITS_FLAGGED,
         SCORER_FILE,
         anomaly_scores,
         build_scorer,
         calibrate,
+        class_probabilities,
         evaluation_set,
         report,
     )
@@ -215,7 +229,7 @@ def _scorer_and_card(scorer_dir: Path, mnist: Mnist) -> tuple[keras.Model, Anoma
     scorer.load_weights(scorer_dir / SCORER_FILE)
 
     def score(images: np.ndarray) -> np.ndarray:
-        return anomaly_scores(lambda y: scorer(y, training=False), images).astype(np.float32)
+        return anomaly_scores(class_probabilities(scorer, denoise), images).astype(np.float32)
 
     test = evaluation_set(mnist.x_test, "test", record["per_group"], ANOMALY_SEED)
     test_scores = score(test.images)
@@ -232,8 +246,8 @@ def _scorer_and_card(scorer_dir: Path, mnist: Mnist) -> tuple[keras.Model, Anoma
         )
     anomaly = Anomaly(
         score=(
-            "P(not a digit) = 1 - P(digit) from a CNN that reads the model's 28x28 input and tells the ten "
-            "digits and 'not a digit' apart (model/anomaly.py)"
+            "P(not a digit) = 1 - P(digit) from a CNN that reads the model's 28x28 input and the denoised "
+            "image and tells the ten digits and 'not a digit' apart (model/anomaly.py)"
         ),
         flag=(
             "anomaly_score > threshold; the threshold flags "

@@ -166,11 +166,12 @@ def test_an_export_with_a_scorer_gives_both_outputs_to_openvino_as_tensorflow_do
 
     from app.engines import Precision
     from app.engines.openvino import load
-    from model.anomaly import build_scorer
+    from model.anomaly import build_scorer, served_score
     from model.export import _export_with_scorer
 
     out = tmp_path / "1"
-    _export_with_scorer(DESIGNS["seed"].build(), build_scorer(), out)
+    model, scorer = DESIGNS["seed"].build(), build_scorer()
+    _export_with_scorer(model, scorer, out)
     compiled = load(out, Precision.F32, threads=1)
     assert compiled.has_scorer
     batch = np.random.default_rng(1).random((3, 28, 28, 1), dtype=np.float32)
@@ -179,3 +180,5 @@ def test_an_export_with_a_scorer_gives_both_outputs_to_openvino_as_tensorflow_do
     np.testing.assert_allclose(denoised, loaded.serve(batch).numpy(), atol=1e-5)
     assert scores is not None
     np.testing.assert_allclose(scores, loaded.score(batch).numpy(), atol=1e-5)
+    # The scorer reads the input beside the denoised image that the same call returns.
+    np.testing.assert_allclose(scores, served_score(scorer, batch, model(batch)).numpy(), atol=1e-5)
