@@ -66,6 +66,11 @@ _NO_SERVED_MODEL = {
     "scorer-classes.json": "the eleven-class scorer's training run and a candidate export, before v8",
     "startup-ab.json": "two commits' startup against each other on v7: their difference is the finding",
     "startup-ab-2.json": "two commits' startup against each other on v7: their difference is the finding",
+    "all-fixed-shapes-ab.json": "two commits against each other on v8: their difference is the finding",
+    "fixed-shapes-ab.json": "two commits against each other on v8: their difference is the finding",
+    "path-ab-2.json": "two commits' request paths against each other on v8: their difference is the finding",
+    "stored-png-ab.json": "two commits against each other on v8: their difference is the finding",
+    "threads-ab.json": "two commits against each other on v8: their difference is the finding",
 }
 
 

@@ -182,3 +182,36 @@ def test_an_export_with_a_scorer_gives_both_outputs_to_openvino_as_tensorflow_do
     np.testing.assert_allclose(scores, loaded.score(batch).numpy(), atol=1e-5)
     # The scorer reads the input beside the denoised image that the same call returns.
     np.testing.assert_allclose(scores, served_score(scorer, batch, model(batch)).numpy(), atol=1e-5)
+
+
+def test_a_version_re_exported_with_a_new_scorer_serves_the_score_of_its_own_denoised_image(tmp_path: Path) -> None:
+    """``model.export --from-version V --scorer RUN``: the new version keeps V's denoiser, and its
+    score (under ``score`` and ``serving_default``, as OpenVINO reads it) is the run's scorer on the
+    input beside that denoiser's output."""
+    import tensorflow as tf
+
+    from app.engines import Precision
+    from app.engines.openvino import load
+    from model.anomaly import SCORER_FILE, build_scorer, served_score
+    from model.data import load_mnist
+    from model.export import _export_with_scorer, export_serving_signature
+
+    source, run, out = tmp_path / "1", tmp_path / "run", tmp_path / "2"
+    model = DESIGNS["seed"].build()
+    _export_with_scorer(model, build_scorer(), source)
+    scorer = build_scorer()  # another scorer: its own random weights
+    run.mkdir()
+    scorer.save_weights(run / SCORER_FILE)
+    record = {"command": "python -m model.anomaly", "seed": 0, "per_group": 2, "threshold": 0.5, "validation": {}}
+    (run / "scorer.json").write_text(json.dumps(record))
+    export_serving_signature(source, out, run, load_mnist(SAMPLE))
+
+    batch = np.random.default_rng(2).random((4, 28, 28, 1), dtype=np.float32)
+    expected = served_score(scorer, batch, model(batch)).numpy()
+    loaded = tf.saved_model.load(str(out))
+    np.testing.assert_allclose(loaded.serve(batch).numpy(), model(batch).numpy(), atol=1e-5)
+    np.testing.assert_allclose(loaded.score(batch).numpy(), expected, atol=1e-5)
+    denoised, scores = load(out, Precision.F32, threads=1).run(batch)
+    np.testing.assert_allclose(denoised, model(batch).numpy(), atol=1e-5)
+    assert scores is not None
+    np.testing.assert_allclose(scores, expected, atol=1e-5)
