@@ -420,8 +420,9 @@ def turned_digits(digits: FloatImages, labels: Labels) -> Family:
 
 
 # Negatives per batch by family: letters (the hardest) most; blanks and pure noise as often as
-# numbers, since the hard digits taught a scorer trained on half as many to pass a noisy black
-# image (26 % flagged against 69 % before them); gradients and textures least.
+# numbers, since with the hard digits a scorer trained on half as many passed more of them (78 %
+# of the test's blanks flagged against v8's 88 %: docs/scorer-two-channels.json); gradients and
+# textures least.
 FAMILY_WEIGHTS = {
     LETTERS: 0.35,
     "several digits": 0.15,

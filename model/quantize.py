@@ -1,7 +1,7 @@
 """INT8 for the OpenVINO engine: an exported version's SavedModel quantized by NNCF, written beside it.
 
-    python -m model.quantize model/artifacts/denoiser/8 --data ../shared/data/mnist.npz
-    python -m model.serving_check model/artifacts/denoiser/8 --data ../shared/data/mnist.npz --update-card
+    python -m model.quantize model/artifacts/denoiser/9 --data ../shared/data/mnist.npz
+    python -m model.serving_check model/artifacts/denoiser/9 --data ../shared/data/mnist.npz --update-card
 
 NNCF's post-training quantization of the graph OpenVINO reads from the SavedModel, calibrated on
 300 noisy training digits. The convolutions that read the image itself stay f32: with them

@@ -1,6 +1,6 @@
 """Check an exported version on the serving engines against TensorFlow, and record it in its card.
 
-    python -m model.serving_check model/artifacts/denoiser/8 --data ../shared/data/mnist.npz --update-card
+    python -m model.serving_check model/artifacts/denoiser/9 --data ../shared/data/mnist.npz --update-card
 
 For each engine and precision this CPU can run (TensorFlow f32, the reference; OpenVINO f32; OpenVINO
 bf16 where the CPU has it; OpenVINO INT8 where the version has its INT8 graph, from

@@ -71,6 +71,7 @@ _NO_SERVED_MODEL = {
     "path-ab-2.json": "two commits' request paths against each other on v8: their difference is the finding",
     "stored-png-ab.json": "two commits against each other on v8: their difference is the finding",
     "threads-ab.json": "two commits against each other on v8: their difference is the finding",
+    "scorer-two-channels.json": "the first two-channel scorer's run and a candidate export, before v9",
 }
 
 

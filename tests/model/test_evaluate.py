@@ -191,7 +191,7 @@ def test_the_served_scorer_meets_issue_24s_targets_on_its_card() -> None:
     assert anomaly["threshold"] == pytest.approx(anomaly["validation"]["threshold"], abs=1e-6)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 24's target is not met: v8 flags 74% of held-out designs' letters")
+@pytest.mark.xfail(strict=True, reason="issue 24's target is not met: v9 flags 79% of held-out designs' letters")
 def test_the_served_scorer_flags_85_percent_of_letters_in_held_out_designs() -> None:
     """Strict: when a version meets the target, this passes, the run fails, and the mark must go."""
     assert _card(SERVED)["anomaly"]["test"]["flagged_by_group"]["letters and symbols"] >= 0.85
