@@ -11,12 +11,14 @@ import numpy as np
 
 from app.engines import Batch, Compiled, ModelLoadError, Precision, Run, Scores, probe
 from app.framing import SIDE
+from model.card import DENOISED_OUTPUT, SCORE_OUTPUT
 
 log = logging.getLogger(__name__)
 
 
 def load(path: Path, precision: Precision, threads: int) -> Compiled:
-    """The ``serve`` endpoint (and ``score``, when the version has one) as one TensorFlow call."""
+    """One TensorFlow call per batch: ``serving_default`` where it gives both outputs (the
+    denoiser runs once, and the scorer reads its output), else ``serve`` and ``score`` side by side."""
     if precision is not Precision.F32:
         raise ModelLoadError(
             f"INFERENCE_PRECISION={precision.value} needs INFERENCE_ENGINE=openvino: the tensorflow engine runs f32"
@@ -42,10 +44,13 @@ def load(path: Path, precision: Precision, threads: int) -> Compiled:
         raise ModelLoadError(f"SavedModel {str(path)!r} has no 'serve' endpoint")
     spec = tf.TensorSpec([None, SIDE, SIDE, 1], tf.float32)
     score = getattr(loaded, "score", None)
+    signature = loaded.signatures.get("serving_default")
     # Called as concrete functions, not through the endpoints: no tracing or signature matching
     # per call, which is a third of a batch-1 call's time.
     try:
-        if score is None:
+        if signature is not None and {DENOISED_OUTPUT, SCORE_OUTPUT} <= set(signature.structured_outputs):
+            run = _from_signature(signature, tf)
+        elif score is None:
             run = _denoise_only(serve.get_concrete_function(spec), tf)
         else:
             # Both graphs in one call, side by side: less time than two calls, the same CPU.
@@ -61,6 +66,17 @@ def load(path: Path, precision: Precision, threads: int) -> Compiled:
 def _denoise_only(denoise: Any, tf: Any) -> Run:
     def run(batch: Batch) -> tuple[Batch, Scores | None]:
         return np.asarray(denoise(tf.constant(batch)), dtype=np.float32), None
+
+    return run
+
+
+def _from_signature(signature: Any, tf: Any) -> Run:
+    (name,) = signature.structured_input_signature[1]  # the input's name: "images" or "inputs"
+
+    def run(batch: Batch) -> tuple[Batch, Scores | None]:
+        outputs = signature(**{name: tf.constant(batch)})
+        scores = np.asarray(outputs[SCORE_OUTPUT], dtype=np.float32).reshape(-1)
+        return np.asarray(outputs[DENOISED_OUTPUT], dtype=np.float32), scores
 
     return run
 

@@ -10,8 +10,8 @@ from model.quantize import image_readers
 
 
 def test_the_convolutions_kept_f32_are_those_reading_the_image() -> None:
-    # The served version: the denoiser's first convolution and the scorer's, each reading the
-    # 28x28 image itself, 16 channels out; none of the other eighteen.
+    # The served version: the denoiser's first convolution (the 28x28 image) and the scorer's (the
+    # image beside the denoised image), 16 channels out each; none of the other eighteen.
     network = openvino.Core().read_model(str(latest_version(DEFAULT_MODEL_DIR)))
     readers = image_readers(network)
     convolutions = {
@@ -19,8 +19,9 @@ def test_the_convolutions_kept_f32_are_those_reading_the_image() -> None:
     }
     assert len(readers) == 2
     assert len(convolutions) == 20
+    channels_in = []
     for name in readers:
         shape = convolutions[name].get_output_partial_shape(0)
         assert [shape[1].get_length(), shape[2].get_length(), shape[3].get_length()] == [16, 28, 28]
-        weights = convolutions[name].input(1).get_partial_shape()
-        assert weights[1].get_length() == 1  # one input channel: the grayscale image
+        channels_in.append(convolutions[name].input(1).get_partial_shape()[1].get_length())
+    assert sorted(channels_in) == [1, 2]  # the grayscale image; the image and the denoised image
