@@ -58,7 +58,7 @@ pytest: $(VENV)/.dev
 # MNIST with v4's command (its card: 80 epochs, patience 10; on a GPU with JAX), then with shape
 # and noise shifts, then with plain MNIST mixed back in (v5's and v6's denoiser; docs/model-design.md),
 # with the digit scorer (eleven classes: the ten digits and 'not a digit'; it reads the model input
-# and v5's denoised image, v5 being the highest version when it trains) trained on font designs
+# beside the denoised image of the highest version in the tree, v5's weights either way) trained on font designs
 # split whole (model/fonts.py lists the Debian fonts-* packages it read; without them it trains on
 # matplotlib's designs only), exported with the serving
 # signature OpenVINO reads, quantized to INT8 for it, and checked on the serving engines. Hours on 2 CPU cores; on a GPU

@@ -14,9 +14,11 @@ from model.anomaly import (
     cut_digits,
     evaluation_set,
     families,
+    hard_shape,
     labelled_typeset_digits,
     report,
     roc_auc,
+    turned_digits,
 )
 from model.fonts import split_designs
 from model.shifts import SUITE
@@ -103,3 +105,25 @@ def test_report_counts_flags_by_group() -> None:
     assert summary["digits_flagged"] == 0.0
     assert summary["non_digits_flagged"] == 1.0
     assert set(summary["flagged_by_group"]) == set(data.groups)
+
+
+def test_turned_digits_are_only_the_allowed_digits_mirrored_or_turned_a_quarter() -> None:
+    labels = np.zeros(len(DIGITS), np.uint8)  # a 0 turned is still a 0: never drawn
+    labels[5] = 3
+    three = DIGITS[5, ..., 0]
+    variants = {"mirrored": three[:, ::-1], "left": np.rot90(three, 1), "right": np.rot90(three, 3)}
+    seen = set()
+    for image in turned_digits(DIGITS, labels)(40, np.random.default_rng(0)):
+        seen |= {name for name, variant in variants.items() if np.array_equal(image, variant)}
+        assert any(np.array_equal(image, variant) for variant in variants.values())
+    assert seen == set(variants)
+
+
+def test_hard_shapes_thin_shrink_or_coarsen_the_digit() -> None:
+    rng = np.random.default_rng(0)
+    digit = DIGITS[0, ..., 0]
+    shapes = [hard_shape(digit, rng) for _ in range(40)]
+    assert all(shape.shape == (28, 28) and 0.0 <= shape.min() <= shape.max() <= 1.0 for shape in shapes)
+    assert not any(np.array_equal(shape, digit) for shape in shapes)
+    # Thinned or shrunk, most lose a good part of their ink.
+    assert sum(shape.sum() < 0.8 * digit.sum() for shape in shapes) >= 24
