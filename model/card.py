@@ -256,7 +256,8 @@ def _serving_lines(serving: Serving) -> list[str]:
             f"| {row['engine']} | {row['precision']} | {row['psnr_db_noise_0.5']} | {row.get('psnr_change_db', '')} "
             f"| {row.get('max_abs_difference', '')} | {row.get('flags_changed', '')} |"
         )
-    for precision, approved in (("int8", serving.int8_approved), ("bf16", serving.bf16_approved)):
+    # In the order auto tries them: bf16 where the CPU has it, else INT8.
+    for precision, approved in (("bf16", serving.bf16_approved), ("int8", serving.int8_approved)):
         rule = serving.model_dump().get(f"{precision}_rule")
         if rule is not None:
             verdict = "approved" if approved else "not approved"
