@@ -48,6 +48,7 @@ from model.data import (
     split_validation,
 )
 from model.fonts import Design, describe, random_font, split_designs
+from model.savedmodel import Predict, load_savedmodel
 from model.shifts import SUITE, augment, corrupt, low_resolution, random_shape, resize_box, run_condition, stroke
 
 if TYPE_CHECKING:
@@ -476,9 +477,6 @@ class TrainingBatches:
 # ---- the scorer ---------------------------------------------------------------------------------
 
 
-Denoise = Callable[[FloatImages], Any]  # model inputs -> the denoiser's outputs, the same shape
-
-
 def build_scorer() -> keras.Model:
     """A small CNN: the eleven classes' probabilities, ten digits and ``NOT_A_DIGIT``, for a 28x28
     model input and its denoised image as two channels (about 0.2 M parameters, 1.8 M multiply-adds).
@@ -509,32 +507,20 @@ def served_score(scorer: keras.Model, images: Any, denoised: Any) -> Any:
     return scorer(keras.ops.concatenate([images, denoised], axis=-1), training=False)[:, NOT_A_DIGIT]
 
 
-def class_probabilities(scorer: keras.Model, denoise: Denoise) -> Callable[[FloatImages], Any]:
+def scorer_input(images: FloatImages, denoise: Predict) -> FloatImages:
+    """Model inputs beside their denoised images: the scorer's two channels, as numpy."""
+    return np.concatenate([images, np.asarray(denoise(images))], axis=-1)
+
+
+def class_probabilities(scorer: keras.Model, denoise: Predict) -> Callable[[FloatImages], Any]:
     """The scorer as a function of model inputs alone: ``denoise`` gives its second channel."""
-
-    def probabilities(images: FloatImages) -> Any:
-        return scorer(np.concatenate([images, np.asarray(denoise(images))], axis=-1), training=False)
-
-    return probabilities
+    return lambda images: scorer(scorer_input(images, denoise), training=False)
 
 
 def anomaly_scores(scorer: Callable[[FloatImages], Any], images: FloatImages) -> np.ndarray:
     """P(not a digit), batch by batch, from the scorer's class probabilities."""
     parts = [np.asarray(scorer(images[i : i + 1024]))[:, NOT_A_DIGIT] for i in range(0, len(images), 1024)]
     return np.concatenate(parts)
-
-
-def load_denoiser(version: Path) -> Denoise:
-    """A served version's denoiser (its SavedModel's ``serve`` endpoint), as a function of numpy batches."""
-    import tensorflow as tf
-
-    loaded = tf.saved_model.load(str(version))  # held here: the endpoint alone would lose its variables
-
-    def denoise(images: FloatImages) -> FloatImages:
-        parts = [loaded.serve(tf.constant(images[i : i + 512])).numpy() for i in range(0, len(images), 512)]
-        return np.concatenate(parts)
-
-    return denoise
 
 
 def roc_auc(scores: np.ndarray, anomalous: np.ndarray) -> float:
@@ -576,7 +562,7 @@ def report(scores: np.ndarray, data: Labelled, threshold: float) -> dict[str, An
 
 
 def train_scorer(
-    digits: FloatImages, labels: Labels, denoise: Denoise, epochs: int, batches: int, seed: int
+    digits: FloatImages, labels: Labels, denoise: Predict, epochs: int, batches: int, seed: int
 ) -> keras.Model:
     import keras
 
@@ -593,7 +579,7 @@ def train_scorer(
         losses = []
         for index in range(batches):
             x, y = source.batch(epoch, index)
-            losses.append(scorer.train_on_batch(np.concatenate([x, denoise(x)], axis=-1), y, return_dict=True))
+            losses.append(scorer.train_on_batch(scorer_input(x, denoise), y, return_dict=True))
         loss = float(np.mean([entry["loss"] for entry in losses]))
         print(f"epoch {epoch + 1}/{epochs}: loss {loss:.4f} ({time.perf_counter() - started:.0f} s)", flush=True)
     return scorer
@@ -628,13 +614,13 @@ def main(argv: list[str] | None = None) -> int:
     y_fit, _ = split_validation(mnist.y_train, VALIDATION_FRACTION, args.seed)
     if args.recalibrate:
         record = json.loads((args.out / "scorer.json").read_text()) | {"calibration": command}
-        denoise = load_denoiser(Path(record["denoiser"]))
+        denoise = load_savedmodel(Path(record["denoiser"]))
         scorer = build_scorer()
         scorer.load_weights(args.out / SCORER_FILE)
     else:
         served = max((p for p in VERSIONS.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
         denoiser = args.denoiser or Path(os.path.relpath(served))
-        denoise = load_denoiser(denoiser)
+        denoise = load_savedmodel(denoiser)
         record = {
             "command": command,
             "epochs": args.epochs,

@@ -36,10 +36,10 @@ from model.data import (
 )
 from model.metrics import mse, psnr
 from model.provenance import measured_on
+from model.savedmodel import Predict, load_savedmodel
 from model.shifts import SUITE, run_condition
 
 Images = npt.NDArray[np.float32]
-Predict = Callable[[Images], Images]
 Score = Callable[[Images], npt.NDArray[np.float32]]  # the anomaly score per image
 
 NOISE_FACTORS = (0.3, 0.5, 0.7)
@@ -173,19 +173,6 @@ def load_scorer(path: Path) -> Score | None:
         return np.concatenate(chunks).reshape(-1).astype(np.float32)
 
     return score
-
-
-def load_savedmodel(path: Path) -> Predict:
-    """The ``serve`` endpoint of a SavedModel, in chunks of 512 images."""
-    import tensorflow as tf
-
-    loaded = tf.saved_model.load(str(path))  # kept referenced: its variables die with it
-
-    def predict(images: Images) -> Images:
-        chunks = [np.asarray(loaded.serve(images[i : i + 512])) for i in range(0, len(images), 512)]
-        return np.concatenate(chunks) if chunks else images.copy()
-
-    return predict
 
 
 def model_method(path: Path) -> Method:

@@ -23,11 +23,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from model.anomaly import Denoise, served_score
+from model.anomaly import served_score
 from model.card import DENOISED_OUTPUT, SCORE_OUTPUT, Anomaly, ModelCard, Serving, read_card, write_card
 from model.data import Mnist, load_mnist_or_report
 from model.designs import DESIGNS
 from model.evaluate import ANOMALY_SEED, TEST_NOISE_SEED, anomaly_check, card_metrics, robustness_check
+from model.savedmodel import Predict
 
 if TYPE_CHECKING:
     import keras
@@ -134,8 +135,12 @@ def export_serving_signature(
             raise ValueError("a new scorer is measured on the test digits: give mnist")
         scorer, anomaly = _scorer_and_card(scorer_dir, mnist, lambda images: loaded.serve(tf.constant(images)))
         score_of = partial(served_score, scorer)
+        endpoints["score"] = tf.function(
+            lambda images: served_score(scorer, images, loaded.serve(images)), input_signature=[spec]
+        )
     elif hasattr(loaded, "score"):
         score_of = lambda images, _: loaded.score(images)  # noqa: E731 (an older scorer reads the input alone)
+        endpoints["score"] = tf.function(lambda images: loaded.score(images), input_signature=[spec])
 
     def outputs(images: Any) -> dict[str, Any]:
         denoised = loaded.serve(images)
@@ -143,9 +148,6 @@ def export_serving_signature(
             return {DENOISED_OUTPUT: denoised}
         return {DENOISED_OUTPUT: denoised, SCORE_OUTPUT: score_of(images, denoised)}
 
-    if score_of is not None:
-        scored = score_of
-        endpoints["score"] = tf.function(lambda images: scored(images, loaded.serve(images)), input_signature=[spec])
     both = tf.function(outputs, input_signature=[spec])
     module = tf.Module()
     used = {id(v): v for f in [*endpoints.values(), both] for v in f.get_concrete_function().variables}
@@ -208,7 +210,7 @@ _SCORER_RUN = ("command", "epochs", "batches_per_epoch", "seed", "denoiser", "ca
 TRADEOFF_DIGITS_FLAGGED = (0.005, 0.01, 0.02, 0.05)
 
 
-def _scorer_and_card(scorer_dir: Path, mnist: Mnist, denoise: Denoise) -> tuple[keras.Model, Anomaly]:
+def _scorer_and_card(scorer_dir: Path, mnist: Mnist, denoise: Predict) -> tuple[keras.Model, Anomaly]:
     """The trained scorer and the card's anomaly section: its threshold, validation and test reports,
     and the trade-off between digits and non-digits flagged at other thresholds. ``denoise``: the
     denoiser it ships with, whose output is its second channel."""

@@ -17,12 +17,12 @@ from model.evaluate import (
     TEST_NOISE_SEED,
     anomaly_check,
     check_metrics,
-    load_savedmodel,
     load_scorer,
     main,
     quality,
     robustness_check,
 )
+from model.savedmodel import load_savedmodel
 from model.shifts import SUITE
 from tests.images import SAMPLE
 
