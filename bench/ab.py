@@ -4,8 +4,9 @@
 
 Checks the commit out in a temporary git worktree (sharing this tree's .venv), then alternates
 rounds: each a fresh ``make run`` of one side (its time to ready recorded), wrk for 2 s to warm,
-4 s at 1 client (p50), 8 s at 32 clients (req/s). Alternating spreads the machine's noise over
-both sides. ``--payload batch64`` posts batches of 64 to ``/denoise/batch`` instead, with 4
+4 s at 1 client (p50), 8 s at 32 clients (req/s, and the service's CPU time per image: a cost
+that a slow spell of the machine moves less than it moves throughput). Alternating spreads the
+machine's noise over both sides. ``--payload batch64`` posts batches of 64 to ``/denoise/batch`` instead, with 4
 clients for the throughput (as ``make bench`` does).
 """
 
@@ -43,7 +44,9 @@ def main(argv: list[str] | None = None) -> int:
             content, images = payloads(64)[args.payload]
             body.write_bytes(content)
             route, clients = ("/denoise/batch", 4) if args.payload == "batch64" else ("/denoise", 32)
-            measured = ("ready_s", f"c{clients}_rps", f"c{clients}_images_per_s", "c1_p50_ms")
+            measured = (
+                "ready_s", f"c{clients}_rps", f"c{clients}_images_per_s", f"c{clients}_cpu_ms_per_image", "c1_p50_ms"
+            )  # fmt: skip
             sides = {args.commit: other, "this tree": ROOT}
             rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in sides}
             os.environ["INFERENCE_ENGINE"] = args.engine
@@ -55,7 +58,9 @@ def main(argv: list[str] | None = None) -> int:
                     with serve(name, command, args.port, "/readyz", Path(scratch) / "server.log") as server:
                         wrk(server.port, route, body, clients, 2)
                         one = wrk(server.port, route, body, 1, 4)
+                        cpu_before = server.cpu_s()
                         many = wrk(server.port, route, body, clients, 8)
+                        cpu_s = server.cpu_s() - cpu_before
                         rps = many["requests"] / (many["duration_us"] / 1e6)
                         row = {
                             "model_version": served_model(server.port)["model_version"],
@@ -63,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
                             "c1_p50_ms": one["p50_us"] / 1000,
                             f"c{clients}_rps": round(rps, 1),
                             f"c{clients}_images_per_s": round(rps * images, 1),
+                            f"c{clients}_cpu_ms_per_image": round(1000 * cpu_s / (many["requests"] * images), 4),
                             "non2xx": one["non2xx"] + many["non2xx"],
                         }
                     rounds[name].append(row)

@@ -113,9 +113,24 @@ class Server:
         """Resident memory of the largest process: a worker, which holds TensorFlow and the model."""
         return round(max(self._rss_kb()) / 1024, 1)
 
+    def cpu_s(self) -> float:
+        """CPU seconds (user and system, every thread) the process group has used so far: what a
+        run costs the machine, steadier than its throughput on a machine shared in spells."""
+        ticks = 0
+        for pid in self._column("pid"):
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:  # gone since ps listed it
+                continue
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15 of stat
+        return ticks / os.sysconf("SC_CLK_TCK")
+
     def _rss_kb(self) -> list[int]:
+        return self._column("rss")
+
+    def _column(self, name: str) -> list[int]:
         out = subprocess.run(
-            ["ps", "-o", "rss=", "-g", str(self.process.pid)], capture_output=True, text=True, check=False
+            ["ps", "-o", f"{name}=", "-g", str(self.process.pid)], capture_output=True, text=True, check=False
         ).stdout
         return [int(v) for v in out.split()]
 
