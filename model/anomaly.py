@@ -102,36 +102,12 @@ def _frame(canvas: np.ndarray) -> np.ndarray:
     return out
 
 
-def pen_drawn(canvas: Image.Image, rng: Rng) -> Image.Image:
-    """The glyph on ``canvas`` written again with a round pen along its skeleton: a hand's version
-    of a design, its stroke contrast, serifs and terminals gone, 1.6-3.6 px wide once framed."""
-    from scipy import ndimage
-    from skimage.morphology import skeletonize
-
-    pixels = np.asarray(canvas)
-    ink = pixels > max(64, int(pixels.max()) // 2)  # a hairline design's strokes never reach white
-    ys, xs = np.nonzero(ink)
-    # _frame scales the glyph's larger side to 20 px: the pen's radius in canvas pixels for a
-    # 0.8-1.8 px radius there.
-    scale = max(int(np.ptp(ys)) if len(ys) else 0, int(np.ptp(xs)) if len(xs) else 0) / 20
-    if scale < 0.5:  # a dot or nothing: no skeleton worth a pen
-        return canvas
-    radius = float(rng.uniform(0.8, 1.8)) * scale
-    margin = int(radius + 2 * scale) + 2
-    glyph = np.pad(ink[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1], margin)
-    skeleton = skeletonize(glyph)  # type: ignore[no-untyped-call]  # skimage leaves it untyped
-    drawn = ndimage.distance_transform_edt(~skeleton) <= radius
-    smooth = ndimage.gaussian_filter(drawn.astype(np.float32), 0.5 * scale)
-    return Image.fromarray(np.clip(smooth * 255, 0, 255).astype(np.uint8), "L")
-
-
-def _typeset(text: str, fonts: tuple[Design, ...], rng: Rng, pen_share: float = 0.0) -> np.ndarray:
+def _typeset(text: str, fonts: tuple[Design, ...], rng: Rng) -> np.ndarray:
     """``text`` in a random design of ``fonts`` as people print and write it, MNIST-framed.
 
     Any weight or style of the design, stroke thickened, turned, and half the time one of the
     shape shifts the digits train with (thinned, thickened, warped like a hand's stroke...), so
-    that how a glyph was drawn says nothing about whether it is a digit. ``pen_share`` of them are
-    written again with a pen along the glyph's skeleton (``pen_drawn``).
+    that how a glyph was drawn says nothing about whether it is a digit.
     """
     _, face = random_font(fonts, rng, int(rng.integers(28, 45)))
     canvas = Image.new("L", (40 + 30 * len(text), 80), 0)
@@ -148,17 +124,15 @@ def _typeset(text: str, fonts: tuple[Design, ...], rng: Rng, pen_share: float = 
         canvas.size, Image.Transform.AFFINE, (a, b, cx - a * cx - b * cy, d, e, cy - d * cx - e * cy),
         Image.Resampling.BILINEAR,
     )  # fmt: skip
-    if pen_share and rng.random() < pen_share:
-        canvas = pen_drawn(canvas, rng)
     framed = _frame(np.asarray(canvas, np.float32) / 255)
     return np.clip(random_shape(framed, rng), 0, 1) if rng.random() < 0.5 else framed
 
 
-def letters(fonts: tuple[Design, ...], pen_share: float = 0.0) -> Family:
-    """Letters and symbols typeset in ``fonts``, ``pen_share`` of them pen-drawn."""
+def letters(fonts: tuple[Design, ...]) -> Family:
+    """Letters and symbols typeset in ``fonts``."""
 
     def make(n: int, rng: Rng) -> FloatImages:
-        return np.stack([_typeset(str(rng.choice(list(CHARACTERS))), fonts, rng, pen_share) for _ in range(n)])
+        return np.stack([_typeset(str(rng.choice(list(CHARACTERS))), fonts, rng) for _ in range(n)])
 
     return make
 
@@ -172,13 +146,10 @@ def typeset_digits(fonts: tuple[Design, ...]) -> Family:
     return make
 
 
-def labelled_typeset_digits(
-    n: int, fonts: tuple[Design, ...], rng: Rng, pen_share: float = 0.0
-) -> tuple[FloatImages, Labels]:
-    """``n`` digits typeset as ``typeset_digits`` does (``pen_share`` of them pen-drawn), and which
-    digit each one is."""
+def labelled_typeset_digits(n: int, fonts: tuple[Design, ...], rng: Rng) -> tuple[FloatImages, Labels]:
+    """``n`` digits typeset as ``typeset_digits`` does, and which digit each one is."""
     digits = rng.integers(0, 10, n).astype(np.uint8)
-    return np.stack([_typeset(str(digit), fonts, rng, pen_share) for digit in digits]), digits
+    return np.stack([_typeset(str(digit), fonts, rng) for digit in digits]), digits
 
 
 def blanks(n: int, rng: Rng) -> FloatImages:
@@ -420,10 +391,6 @@ HARD_SHARE = 0.2
 # training only: they teach that a hand's strokes make a digit only in a digit's shape.
 _MIRRORED, _TURNED = (2, 3, 4, 5, 6, 7), (1, 2, 3, 4, 5, 6, 7, 9)
 TURNED_DIGITS = "turned digits"
-# Typeset training glyphs, letters and digits alike, written again with a pen along their skeleton:
-# what a design's hand looks like, which no font file holds (the test's handwriting font and its
-# plain sans designs were the letters least often flagged).
-PEN_SHARE = 0.3
 
 
 def hard_shape(digit: np.ndarray, rng: Rng) -> np.ndarray:
@@ -480,10 +447,7 @@ class TrainingBatches:
         self.digits, self.labels = digits, labels
         self.batch_size, self.batches, self.seed = batch_size, batches, seed
         self.fonts = split_designs("train")
-        self.families = families(digits, "train", self.fonts) | {
-            LETTERS: letters(self.fonts, PEN_SHARE),
-            TURNED_DIGITS: turned_digits(digits, labels),
-        }
+        self.families = families(digits, "train", self.fonts) | {TURNED_DIGITS: turned_digits(digits, labels)}
         self.weights = np.array([FAMILY_WEIGHTS[name] for name in self.families])
 
     def batch(self, epoch: int, index: int) -> tuple[FloatImages, np.ndarray]:
@@ -495,7 +459,7 @@ class TrainingBatches:
         for i in np.flatnonzero(rng.random(len(picked)) < HARD_SHARE):
             clean[i, ..., 0] = hard_shape(clean[i, ..., 0], rng)
         _, handwritten = augment(clean, rng)
-        typeset, typeset_labels = labelled_typeset_digits(printed, self.fonts, rng, PEN_SHARE)
+        typeset, typeset_labels = labelled_typeset_digits(printed, self.fonts, rng)
         typeset = corrupt(typeset[..., np.newaxis], rng)
         kinds = rng.choice(len(self.families), half, p=self.weights / self.weights.sum())
         negatives = np.concatenate(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
 
 from model.anomaly import (
     LETTERS,
@@ -17,7 +16,6 @@ from model.anomaly import (
     families,
     hard_shape,
     labelled_typeset_digits,
-    pen_drawn,
     report,
     roc_auc,
     turned_digits,
@@ -129,20 +127,3 @@ def test_hard_shapes_thin_shrink_or_coarsen_the_digit() -> None:
     assert not any(np.array_equal(shape, digit) for shape in shapes)
     # Thinned or shrunk, most lose a good part of their ink.
     assert sum(shape.sum() < 0.8 * digit.sum() for shape in shapes) >= 24
-
-
-def test_a_pen_writes_a_glyph_again_along_its_skeleton_at_one_width() -> None:
-    # A bold L, 60 px tall with strokes 14 px wide: the pen keeps its shape, at a hand's width.
-    canvas = Image.new("L", (80, 80), 0)
-    ImageDraw.Draw(canvas).rectangle((10, 10, 24, 70), fill=255)
-    ImageDraw.Draw(canvas).rectangle((10, 56, 50, 70), fill=255)
-    rng = np.random.default_rng(0)
-    for _ in range(5):
-        pen = np.asarray(pen_drawn(canvas, rng)) > 127
-        rows, cols = np.nonzero(pen)
-        # Framed to 20 px, a 60 px glyph is 3 canvas px a framed one: a pen 1.6-3.6 px wide there.
-        widths = pen.sum(axis=1)[rows.min() + 10 : rows.max() - 25]  # the upright's rows
-        assert 3 * 1.2 <= np.median(widths) <= 3 * 4.0
-        assert 0.5 <= (rows.max() - rows.min()) / (cols.max() - cols.min()) <= 2.5  # still an L's box
-    blank = Image.new("L", (80, 80), 0)
-    assert pen_drawn(blank, rng) is blank
