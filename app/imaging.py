@@ -442,18 +442,27 @@ def encode_png(
     return buffer.getvalue()
 
 
+# 1 KiB: more than a 28x28 image's 812 bytes, so nothing is lost on one digit.
+_WINDOW_BITS = 10
+
+
 def _small_png(gray: npt.NDArray[np.uint8], compress: bool = True) -> bytes:
     """An 8-bit grayscale PNG of ``gray``, written directly: for the 28x28 answers, Pillow's save
     machinery costs several times what compressing their 812 bytes does, on every request. Pages
     (``size`` given: large, where its row filters pay off) still go through Pillow.
 
     zlib-ng deflates them, not zlib: the same stream format and about the same size (208 bytes
-    against 197 for an MNIST digit) in a quarter of the time: for so small an input, zlib's
-    per-call setup is most of the cost, and a batch answer encodes one per image."""
+    against 197 for an MNIST digit) in a quarter of the time, since for so small an input the
+    per-call setup is most of the cost, and a batch answer encodes one per image. Its window is
+    ``_WINDOW_BITS``, not the default 32 KiB: with that, zlib-ng asks for its whole state in one
+    block over the 256 KiB from which the service maps every allocation (app/budget.py), and each
+    call mapped, faulted in and unmapped its own: batches through the identity engine ran at half
+    the speed (docs/zlib-ng-identity-ab.json)."""
     height, width = gray.shape
     rows = np.zeros((height, width + 1), np.uint8)  # each row led by its filter type: 0, none
     rows[:, 1:] = gray
-    return _png_head(width, height) + _chunk(b"IDAT", zlib_ng.compress(rows.data, 1 if compress else 0)) + _PNG_END
+    data = zlib_ng.compress(rows.data, 1 if compress else 0, _WINDOW_BITS)
+    return _png_head(width, height) + _chunk(b"IDAT", data) + _PNG_END
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
