@@ -233,7 +233,7 @@ _UNIT_KINDS = {
     "\u00d7": "ratio",
 }
 _KEY_KINDS = (
-    ("rate", re.compile(r"(^|_)rps($|_)|per_s$|throughput", re.IGNORECASE)),
+    ("rate", re.compile(r"(^|_)rps($|_)|per_s(_median)?$|throughput", re.IGNORECASE)),
     ("ms", re.compile(r"(^|_)ms($|_)|_ms_", re.IGNORECASE)),
     ("mb", re.compile(r"(^|_)(mb|mib)($|_)|rss|memory|bytes", re.IGNORECASE)),
     ("db", re.compile(r"psnr|(^|_)db($|_)|robustness", re.IGNORECASE)),
