@@ -122,6 +122,13 @@ def backend_counters() -> dict[str, int]:
     return {"retries": int(backend["wretr"] or 0), "redispatches": int(backend["wredis"] or 0)}
 
 
+def server_connections() -> int:
+    """Connections HAProxy has opened to the replicas so far (the backend's ``connect``): with
+    keep-alive on both sides, about one per client, not one per request."""
+    backend = next(row for row in backend_rows() if row["svname"] == "BACKEND")
+    return int(backend["connect"] or 0)
+
+
 def wait_until(what: str, condition: Callable[[], bool], timeout: float = 300) -> float:
     started = time.monotonic()
     while not condition():
@@ -260,7 +267,9 @@ def rounds_through(body: Path, names: list[str], rounds: int, duration: int) -> 
     for index in range(rounds):
         print(f"{len(addresses)} replicas, round {index + 1}: direct, then through HAProxy", flush=True)
         measured.append({"direct": measured_run(lambda: direct(body, addresses, duration))})
+        opened = server_connections()
         measured[-1]["haproxy"] = measured_run(lambda: summary(wrk(PORT, "/denoise", body, CLIENTS, duration)))
+        measured[-1]["haproxy"]["server_connections_opened"] = server_connections() - opened
     direct_rate = sum(r["direct"]["requests_per_s"] for r in measured)
     haproxy_rate = sum(r["haproxy"]["requests_per_s"] for r in measured)
     return {
@@ -566,8 +575,9 @@ def render_markdown(report: dict[str, Any]) -> str:
         "the third stopped):",
         "",
         "| replicas | round | direct req/s | direct p99 ms (worst replica) | through HAProxy req/s "
-        "| HAProxy p50 / p99 ms | images per model call, direct / through HAProxy |",
-        "|---:|---:|---:|---:|---:|---|---|",
+        "| HAProxy p50 / p99 ms | images per model call, direct / through HAProxy "
+        "| connections HAProxy opened to the replicas |",
+        "|---:|---:|---:|---:|---:|---|---|---:|",
     ]
     for replicas, measured in report["throughput"].items():
         for index, row in enumerate(measured["rounds"], 1):
@@ -575,7 +585,8 @@ def render_markdown(report: dict[str, Any]) -> str:
                 f"| {replicas} | {index} | {row['direct']['requests_per_s']:,.0f} | "
                 f"{row['direct']['p99_ms_worst_replica']} | {row['haproxy']['requests_per_s']:,.0f} | "
                 f"{row['haproxy']['p50_ms']} / {row['haproxy']['p99_ms']} | "
-                f"{row['direct']['mean_batch']} / {row['haproxy']['mean_batch']} |"
+                f"{row['direct']['mean_batch']} / {row['haproxy']['mean_batch']} | "
+                f"{row['haproxy']['server_connections_opened']:,} |"
             )
     lines.append("")
     for replicas, measured in report["throughput"].items():
