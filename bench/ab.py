@@ -6,8 +6,8 @@ Checks the commit out in a temporary git worktree (sharing this tree's .venv), t
 rounds: each a fresh ``make run`` of one side (its time to ready recorded), wrk for 2 s to warm,
 4 s at 1 client (p50), 8 s at 32 clients (req/s, and the service's CPU time per image: a cost
 that a slow spell of the machine moves less than it moves throughput). Alternating spreads the
-machine's noise over both sides. ``--payload batch64`` posts batches of 64 to ``/denoise/batch`` instead, with 4
-clients for the throughput (as ``make bench`` does).
+machine's noise over both sides. ``--payload batch64`` posts batches of 64 to ``/denoise/batch``
+instead, with 4 clients for the throughput (as ``make bench`` does).
 """
 
 from __future__ import annotations
