@@ -425,7 +425,7 @@ def turned_digits(digits: FloatImages, labels: Labels) -> Family:
 # of the test's blanks flagged against v8's 88 %: docs/scorer-two-channels.json); gradients and
 # textures least.
 FAMILY_WEIGHTS = {
-    LETTERS: 0.7,
+    LETTERS: 0.35,
     "several digits": 0.15,
     "cut digits": 0.1,
     "shapes": 0.1,
