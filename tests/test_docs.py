@@ -73,6 +73,7 @@ _NO_SERVED_MODEL = {
     "threads-ab.json": "two commits against each other on v8: their difference is the finding",
     "scorer-two-channels.json": "the first two-channel scorer's run and a candidate export, before v9",
     "scorer-pen.json": "a scorer run with pen-drawn glyphs and a candidate export, after v9, not kept",
+    "scorer-letters-weight.json": "a scorer run with letters twice as often and a candidate export, after v9, not kept",
 }
 
 
