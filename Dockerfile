@@ -45,4 +45,4 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
 # Exec form: uvicorn runs as PID 1 and receives SIGTERM itself, so it can drain requests.
 # WEB_CONCURRENCY sets its worker processes: one per core (1 GiB for two in docker-compose.yml).
 CMD ["uvicorn", "--factory", "app.main:create_app", "--host", "0.0.0.0", "--port", "8000", \
-     "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--timeout-graceful-shutdown", "20"]
+     "--loop", "uvloop", "--http", "app.protocol:HttpProtocol", "--no-access-log", "--timeout-graceful-shutdown", "20"]

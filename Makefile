@@ -26,7 +26,7 @@ $(VENV)/.dev: pyproject.toml constraints.txt | $(BIN)/python
 # Workers share their metrics through files in a fresh directory (prometheus_client's multiprocess mode).
 run: $(VENV)/.runtime
 	PROMETHEUS_MULTIPROC_DIR=$$(mktemp -d) $(BIN)/uvicorn --factory app.main:create_app --host $(HOST) --port $(PORT) --workers $(WORKERS) \
-		--loop uvloop --http httptools --no-access-log --timeout-graceful-shutdown 20
+		--loop uvloop --http app.protocol:HttpProtocol --no-access-log --timeout-graceful-shutdown 20
 
 test: system-tools lint typecheck container-lint deploy-lint pytest
 

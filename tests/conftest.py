@@ -85,7 +85,7 @@ def uvicorn_process(
 ) -> subprocess.Popen[str]:
     """The app as ``make run`` serves it, in a uvicorn process of its own; settings in ``env``."""
     command = [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app", "--port", str(port)]
-    command += ["--timeout-graceful-shutdown", "20", "--workers", str(workers)]
+    command += ["--http", "app.protocol:HttpProtocol", "--timeout-graceful-shutdown", "20", "--workers", str(workers)]
     environment = os.environ | {"MODEL_DIR": str(model_dir), "TF_CPP_MIN_LOG_LEVEL": "3"} | dict(env or {})
     return subprocess.Popen(command, cwd=ROOT, env=environment, stdout=output, stderr=subprocess.STDOUT, text=True)
 
