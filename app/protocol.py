@@ -19,7 +19,8 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 
 class TurnWrites:
-    """A transport that sends what is written during one event-loop turn as a single write.
+    """A transport that holds a write until the next one, or the end of the event-loop turn, and
+    sends the two together: a response's head waits for its body, not for what the app does after.
 
     Everything but ``write``, ``writelines``, ``close`` and ``abort`` goes to the transport itself.
     """
@@ -27,35 +28,41 @@ class TurnWrites:
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         self._transport = transport
         self._loop = loop
-        self._pending: list[bytes] = []
+        self._held: bytes | None = None
+        self._flush_scheduled = False
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        if not data:
+        if not data or self._transport.is_closing():
             return
-        if not self._pending:
-            self._loop.call_soon(self.flush)
-        self._pending.append(bytes(data))
+        if self._held is None:
+            self._held = bytes(data)
+            if not self._flush_scheduled:
+                self._flush_scheduled = True
+                self._loop.call_soon(self._end_of_turn)
+            return
+        held, self._held = self._held, None
+        self._transport.writelines([held, data])  # uvloop: one writev, without joining the parts
 
     def writelines(self, lines: Any) -> None:
         for data in lines:
             self.write(data)
 
     def flush(self) -> None:
-        """Send what is pending; nothing once the transport is closing (it would be dropped)."""
-        pending, self._pending = self._pending, []
-        if not pending or self._transport.is_closing():
-            return
-        if len(pending) == 1:
-            self._transport.write(pending[0])
-        else:
-            self._transport.writelines(pending)  # uvloop: one writev, without joining the parts
+        """Send the held write, if any."""
+        held, self._held = self._held, None
+        if held is not None and not self._transport.is_closing():
+            self._transport.write(held)
+
+    def _end_of_turn(self) -> None:
+        self._flush_scheduled = False
+        self.flush()
 
     def close(self) -> None:
         self.flush()  # a response written just before close still goes first
         self._transport.close()
 
     def abort(self) -> None:
-        self._pending = []
+        self._held = None
         self._transport.abort()
 
     def __getattr__(self, name: str) -> Any:
