@@ -8,8 +8,8 @@ log). Holding the writes of one event-loop turn and sending them together at its
 gap (a reply is sent whole, or not at all, and HAProxy retries an empty one) and saves a send per
 answer. Holding to the turn's end, not only until the body comes, also matters: the answers of a
 batch, completed in one turn, then leave after the loop's work for all of them instead of each
-waking its client amid that work (docs/performance.md: identity engine +13 % at 32 clients; a
-lone answer waits for its request's own after-work, 0.07 ms).
+waking its client amid that work (docs/performance.md: identity engine +15 % at 32 clients; a
+lone answer waits for its own request's after-work, about 0.06 ms).
 
 Served with ``uvicorn --http app.protocol:HttpProtocol`` (Makefile, Dockerfile, bench, tests).
 """
