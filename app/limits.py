@@ -12,7 +12,7 @@ from collections.abc import Callable
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.auth import UNAUTHORIZED, key_accepted
-from app.budget import MemoryBudget, return_memory
+from app.budget import MemoryBudget, MemoryReturn
 from app.errors import PROBLEM_MEDIA_TYPE, ProblemError, problem_body, problem_response
 from app.observability import request_id_of
 from app.shared_count import SharedCount
@@ -102,7 +102,7 @@ class InFlightLimit:
         self._full_at = -full_for
         self._shed_since_report = 0
         self._last_report = time.monotonic()
-        self._late_return: asyncio.TimerHandle | None = None
+        self._memory_return = MemoryReturn(LATE_RETURN_S)
         # Every rejection has the same cause, so the answer is always the same document.
         body = problem_body(503, "overloaded", f"the service is full: the limit is {limit} requests in progress")
         self._body = json.dumps(body, separators=(",", ":")).encode()
@@ -156,21 +156,7 @@ class InFlightLimit:
                 # Its chunks and copies are freed by now, but malloc keeps such memory for reuse:
                 # after a burst of 4 MP uploads, workers stayed a third larger.
                 del body
-                return_memory()
-                self._return_memory_later()
-
-    def _return_memory_later(self) -> None:
-        """Give memory back once more when no large body has come for ``LATE_RETURN_S``.
-
-        What is freed after a request's own return (by the requests still finishing around it,
-        by connections closing) stayed in malloc's heap until the next large request: after a
-        burst of the largest bodies, a 1-worker replica held about two bodies' worth more (89 to
-        108 MiB, docs/operations.md). Once per burst, not once per request: each large body
-        moves the return later.
-        """
-        if self._late_return is not None:
-            self._late_return.cancel()
-        self._late_return = asyncio.get_running_loop().call_later(LATE_RETURN_S, return_memory)
+                self._memory_return.now_and_later()
 
     async def _drain(self, receive: Receive) -> None:
         """Read and drop what is left of the body (up to twice the size limit, for 5 s at most), so

@@ -1,4 +1,4 @@
-"""app/budget.py on its own: the decoding memory budget's order, waits, refusals and releases."""
+"""app/budget.py on its own: the decoding memory budget's order, waits, refusals and releases; giving memory back."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from app.budget import MemoryBudget, return_memory
+from app.budget import MemoryBudget, MemoryReturn, return_memory
 from app.errors import ProblemError
 
 
@@ -112,3 +112,17 @@ async def test_a_cancelled_waiter_leaves_the_queue_and_lets_the_next_in() -> Non
 def test_giving_memory_back_is_safe_to_call() -> None:
     return_memory()
     return_memory()
+
+
+@pytest.mark.anyio
+async def test_memory_goes_back_at_each_call_and_once_more_after_a_burst(monkeypatch: pytest.MonkeyPatch) -> None:
+    returns: list[float] = []
+    monkeypatch.setattr("app.budget.return_memory", lambda: returns.append(asyncio.get_running_loop().time()))
+    memory = MemoryReturn(quiet_s=0.05)
+    for _ in range(3):
+        memory.now_and_later()
+        await asyncio.sleep(0.01)  # within the quiet time: the late return moves on
+    assert len(returns) == 3
+    await asyncio.sleep(0.15)
+    assert len(returns) == 4  # one more for the burst, after the last call
+    assert returns[-1] - returns[-2] >= 0.05

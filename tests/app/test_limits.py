@@ -269,7 +269,7 @@ async def test_a_declared_length_over_the_limit_is_refused_before_any_of_it_is_r
 @pytest.mark.anyio
 async def test_once_large_bodies_stop_memory_is_given_back_once_more(monkeypatch: pytest.MonkeyPatch) -> None:
     returns: list[float] = []
-    monkeypatch.setattr("app.limits.return_memory", lambda: returns.append(asyncio.get_running_loop().time()))
+    monkeypatch.setattr("app.budget.return_memory", lambda: returns.append(asyncio.get_running_loop().time()))
     monkeypatch.setattr("app.limits.LATE_RETURN_S", 0.05)
     limit = InFlightLimit(_echo, limit=4)
     answers = await asyncio.gather(*[_call_with(limit, [b"x" * LARGE_BODY]) for _ in range(3)])
