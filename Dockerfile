@@ -43,6 +43,6 @@ EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=2)"]
 # Exec form: uvicorn runs as PID 1 and receives SIGTERM itself, so it can drain requests.
-# WEB_CONCURRENCY sets its worker processes: one per core (1 GiB for two in docker-compose.yml).
+# WEB_CONCURRENCY sets its worker processes: one per core (1536 MiB for two in docker-compose.yml).
 CMD ["uvicorn", "--factory", "app.main:create_app", "--host", "0.0.0.0", "--port", "8000", \
      "--loop", "uvloop", "--http", "app.protocol:HttpProtocol", "--no-access-log", "--timeout-graceful-shutdown", "20"]
