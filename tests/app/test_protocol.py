@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 import urllib.request
 from typing import Any
 
 import pytest
 
 from app.protocol import TurnWrites
+from app.routes.docs import STATIC_DIR
 from tests.conftest import live_server
 
 
@@ -103,6 +105,31 @@ async def test_everything_else_is_the_transports() -> None:
     transport, _ = turn_writes()
     assert transport.get_extra_info("sockname") == ("127.0.0.1", 8000)
     assert not transport.is_closing()
+
+
+def test_a_file_sent_in_many_writes_arrives_whole_twice_over_one_connection() -> None:
+    """Swagger UI's 1.7 MB script, which Starlette sends in chunks over several turns, arrives byte
+    for byte to a client that lets it pile up before reading, and the connection serves it again."""
+    expected = (STATIC_DIR / "swagger-ui" / "swagger-ui-bundle.js").read_bytes()
+    request = b"GET /static/swagger-ui/swagger-ui-bundle.js HTTP/1.1\r\nhost: test\r\n\r\n"
+    with (
+        live_server() as url,
+        socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])), timeout=10) as client,
+    ):
+        for _ in range(2):
+            client.sendall(request)
+            time.sleep(0.3)  # the server's writes back up meanwhile
+            received = bytearray()
+            while b"\r\n\r\n" not in received:
+                received += client.recv(1 << 20)
+            head, _, body = bytes(received).partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 200"), head
+            rest = bytearray(body)
+            while len(rest) < len(expected):
+                chunk = client.recv(1 << 20)
+                assert chunk, f"the connection closed after {len(rest):,} of {len(expected):,} bytes"
+                rest += chunk
+            assert bytes(rest) == expected
 
 
 def test_the_served_app_answers_in_one_segment_per_response() -> None:
