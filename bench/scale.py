@@ -116,17 +116,21 @@ def servers_up() -> int:
     return sum(row["status"] == "UP" for row in backend_rows() if row["svname"] != "BACKEND")
 
 
+def backend_totals() -> dict[str, str]:
+    """HAProxy's stats row for the whole ``denoisers`` backend."""
+    return next(row for row in backend_rows() if row["svname"] == "BACKEND")
+
+
 def backend_counters() -> dict[str, int]:
     """HAProxy's retries and redispatches for the backend so far."""
-    backend = next(row for row in backend_rows() if row["svname"] == "BACKEND")
+    backend = backend_totals()
     return {"retries": int(backend["wretr"] or 0), "redispatches": int(backend["wredis"] or 0)}
 
 
 def server_connections() -> int:
     """Connections HAProxy has opened to the replicas so far (the backend's ``connect``): with
     keep-alive on both sides, about one per client, not one per request."""
-    backend = next(row for row in backend_rows() if row["svname"] == "BACKEND")
-    return int(backend["connect"] or 0)
+    return int(backend_totals()["connect"] or 0)
 
 
 def wait_until(what: str, condition: Callable[[], bool], timeout: float = 300) -> float:
