@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -107,6 +108,12 @@ async def test_everything_else_is_the_transports() -> None:
     assert not transport.is_closing()
 
 
+def _port(url: str) -> int:
+    port = urllib.parse.urlsplit(url).port
+    assert port is not None, url
+    return port
+
+
 def test_a_file_sent_in_many_writes_arrives_whole_twice_over_one_connection() -> None:
     """Swagger UI's 1.7 MB script, which Starlette sends in chunks over several turns, arrives byte
     for byte to a client that lets it pile up before reading, and the connection serves it again."""
@@ -114,7 +121,7 @@ def test_a_file_sent_in_many_writes_arrives_whole_twice_over_one_connection() ->
     request = b"GET /static/swagger-ui/swagger-ui-bundle.js HTTP/1.1\r\nhost: test\r\n\r\n"
     with (
         live_server() as url,
-        socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])), timeout=10) as client,
+        socket.create_connection(("127.0.0.1", _port(url)), timeout=10) as client,
     ):
         for _ in range(2):
             client.sendall(request)
@@ -136,10 +143,9 @@ def test_the_served_app_answers_in_one_segment_per_response() -> None:
     """Through a real uvicorn process: a keep-alive connection's answers each arrive whole (head and
     body in the first read), which two writes on loopback do not promise."""
     with live_server() as url:
-        port = int(url.rsplit(":", 1)[1].split("/")[0])
         with urllib.request.urlopen(f"{url}/healthz", timeout=5) as response:
             assert response.status == 200
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+        with socket.create_connection(("127.0.0.1", _port(url)), timeout=5) as client:
             for _ in range(20):
                 client.sendall(b"GET /healthz HTTP/1.1\r\nhost: test\r\n\r\n")
                 first = client.recv(65536)
