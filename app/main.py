@@ -25,6 +25,7 @@ from app.limits import DeclaredLengthLimit, InFlightLimit
 from app.observability import OneLineStartupFailure, RequestMiddleware, configure_logging
 from app.openapi import binary_files
 from app.routes import denoise, docs, health, model_info
+from app.scheduling import apply_cpu_policy
 from app.service import Service
 from app.settings import Settings
 from app.shared_count import SharedCount
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         map_large_allocations()  # memory freed after a burst goes back to the system
+        apply_cpu_policy(settings.cpu_policy)  # before the model's and the batcher's threads start
         limit_worker_threads(settings.worker_threads)
         # Loading converts and compiles the model and runs a warm-up call: off the event loop.
         try:
