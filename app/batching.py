@@ -4,6 +4,11 @@ One worker thread owns the model. Under load it first lets the event loop catch 
 the loop has already read reach the queue), then takes whatever has queued (up to
 ``max_batch`` images), runs one call and hands each request its own slice. Under light load a
 request runs alone at once; under heavy load batches grow by themselves, with no timer to tune.
+
+With ``cpu_policy="batch"`` the thread runs as SCHED_BATCH (app/scheduling.py): woken by a request,
+it waits for its turn rather than cutting in before the loop has read the others. But while the
+service turns requests away, the loop is busy with the rejections, and the requests already
+admitted waited behind them: for ``hurry_s`` after each ``hurry()`` it runs as soon as it wakes.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import asyncio
 import contextlib
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +26,7 @@ import numpy as np
 
 from app.engines import Batch
 from app.inference import Inference
+from app.scheduling import CpuPolicy, set_thread_policy
 
 
 class Overloaded(Exception):
@@ -44,8 +51,14 @@ class MicroBatcher:
         max_batch: int,
         max_queue_images: int,
         on_batch: Callable[[int], None] = lambda size: None,
+        cpu_policy: CpuPolicy = "normal",
+        hurry_s: float = 1.0,
     ) -> None:
         self._infer = infer
+        self._cpu_policy = cpu_policy
+        self._hurry_s = hurry_s
+        self._hurry_until = 0.0  # time.monotonic() until which the thread runs as "normal"
+        self._running_as: CpuPolicy | None = None
         self._max_batch = max_batch
         self._max_queue_images = max_queue_images
         self._on_batch = on_batch
@@ -60,6 +73,14 @@ class MicroBatcher:
     def alive(self) -> bool:
         """Whether the inference thread runs: readiness depends on it."""
         return self._thread.is_alive()
+
+    def hurry(self) -> None:
+        """Requests are being turned away: the requests admitted come first for ``hurry_s``."""
+        self._hurry_until = time.monotonic() + self._hurry_s
+
+    @property
+    def hurried(self) -> bool:
+        return time.monotonic() < self._hurry_until
 
     def stop(self) -> None:
         """Finish the queued jobs, then end the worker."""
@@ -100,6 +121,7 @@ class MicroBatcher:
         last_size = 0
         held: _Job | None = None  # a job that would have taken the last call over ``max_batch``
         while True:
+            self._follow_policy()  # for the wake-up to come
             first = held if held is not None else self._queue.get()
             held = None
             if first is None:
@@ -129,6 +151,14 @@ class MicroBatcher:
             last_size = size
             if stop:
                 return
+
+    def _follow_policy(self) -> None:
+        if self._cpu_policy == "normal":
+            return
+        wanted: CpuPolicy = "normal" if self.hurried else self._cpu_policy
+        if wanted != self._running_as:  # a system call only when it changes
+            set_thread_policy(wanted)
+            self._running_as = wanted
 
     def _process(self, jobs: list[_Job], size: int) -> None:
         with self._lock:

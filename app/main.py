@@ -141,7 +141,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         InFlightLimit,
         limit=settings.max_concurrent_requests,
         shared=shared,
-        on_shed=service.metrics.shed.inc,
+        on_shed=service.shed,
         max_body_bytes=settings.max_upload_bytes,
         body_timeout_s=settings.body_timeout_s,
         max_receiving=settings.max_receiving_requests,

@@ -24,13 +24,26 @@ def apply_cpu_policy(policy: CpuPolicy) -> None:
     if not hasattr(os, "SCHED_BATCH"):
         log.info("CPU_POLICY=%s: not supported here, the system's default applies", policy)
         return
-    value = os.SCHED_BATCH if policy == "batch" else os.SCHED_OTHER
     for task in os.listdir("/proc/self/task"):
-        try:
-            # Linux takes a thread id here: the process's other threads are changed too.
-            os.sched_setscheduler(int(task), value, os.sched_param(0))
-        except ProcessLookupError:  # the thread ended meanwhile
-            continue
-        except PermissionError as exc:  # a seccomp profile may forbid it: serve anyway
-            log.warning("CPU_POLICY=%s: not applied (%s), the system's default applies", policy, exc)
+        if not _set(int(task), policy):
             return
+
+
+def set_thread_policy(policy: CpuPolicy) -> None:
+    """Put the calling thread alone under ``policy``."""
+    if hasattr(os, "SCHED_BATCH"):
+        _set(0, policy)
+
+
+def _set(thread: int, policy: CpuPolicy) -> bool:
+    """Whether the rest may go on: False once the system refused (it will refuse them all)."""
+    value = os.SCHED_BATCH if policy == "batch" else os.SCHED_OTHER
+    try:
+        # Linux takes a thread id here (0: the calling thread), not only a process id.
+        os.sched_setscheduler(thread, value, os.sched_param(0))
+    except ProcessLookupError:  # the thread ended meanwhile
+        return True
+    except PermissionError as exc:  # a seccomp profile may forbid it: serve anyway
+        log.warning("CPU_POLICY=%s: not applied (%s), the system's default applies", policy, exc)
+        return False
+    return True

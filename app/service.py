@@ -82,6 +82,7 @@ class Service:
             max_batch=self.settings.max_inference_batch,
             max_queue_images=self.settings.max_queue_images,
             on_batch=self.metrics.batch_sizes.observe,
+            cpu_policy=self.settings.cpu_policy,
         )
         batcher.start()
         self.metrics.model.labels(str(model.version), model.engine.value, model.precision.value).set(1)
@@ -89,6 +90,12 @@ class Service:
         self._started = ReadyService(self.settings, self.metrics, model, batcher, decoding)
         self.draining = False  # the same app may be started again after a stop (tests do)
         return self._started
+
+    def shed(self) -> None:
+        """A request was turned away by the in-flight limit: counted, and the admitted ones hurried."""
+        self.metrics.shed.inc()
+        if self._started is not None:
+            self._started.batcher.hurry()
 
     def stop(self) -> None:
         self.draining = True

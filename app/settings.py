@@ -93,7 +93,8 @@ class Settings(BaseSettings):
         "batch",
         description="The kernel's scheduling policy for the workers' threads: batch (Linux's SCHED_BATCH: a woken "
         "thread waits its turn instead of preempting, so batches fill and a proxy beside the service runs "
-        "promptly) or normal (the system's default).",
+        "promptly; the model's thread runs as normal while requests are being turned away) or normal (the "
+        "system's default).",
     )
     api_key: str | None = Field(None, description="When set (and not empty), the denoise routes require it.")
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 
 import numpy as np
@@ -195,3 +196,28 @@ async def test_work_whose_caller_is_gone_is_skipped() -> None:
     finally:
         batcher.stop()
     assert calls == [1]  # the cancelled request's 5 images never reached the model
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="scheduling policies are Linux's")
+@pytest.mark.anyio
+async def test_a_batch_policy_thread_runs_as_normal_while_hurried() -> None:
+    policies: list[int] = []
+
+    def model(batch: Batch) -> Inference:
+        policies.append(os.sched_getscheduler(0))
+        return Inference(batch, None)
+
+    batcher = MicroBatcher(model, max_batch=8, max_queue_images=8, cpu_policy="batch", hurry_s=0.3)
+    batcher.start()
+    try:
+        await batcher.submit(_images(0.0))
+        batcher.hurry()  # as the in-flight limit does when it turns a request away
+        # The policy changes before the thread waits for the next call: it shows from the second.
+        for _ in range(2):
+            await batcher.submit(_images(0.0))
+        await asyncio.sleep(0.3)
+        for _ in range(2):
+            await batcher.submit(_images(0.0))
+    finally:
+        batcher.stop()
+    assert policies == [os.SCHED_BATCH, os.SCHED_BATCH, os.SCHED_OTHER, os.SCHED_OTHER, os.SCHED_BATCH]

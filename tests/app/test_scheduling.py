@@ -7,13 +7,15 @@ import os
 import subprocess
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from PIL import Image
 
 from app.scheduling import apply_cpu_policy
-from tests.conftest import free_port, uvicorn_process, wait_ready
+from tests.conftest import ClientFactory, free_port, uvicorn_process, wait_ready
 from tests.images import encode, mnist_digits
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="scheduling policies are Linux's")
@@ -70,3 +72,21 @@ def test_served_worker_runs_every_thread_as_batch() -> None:
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_a_request_turned_away_hurries_the_model_thread(make_client: ClientFactory) -> None:
+    image = encode(Image.fromarray(mnist_digits()[0]), "PNG")
+    with make_client(max_concurrent_requests=1) as client:
+        app = client.app
+        assert isinstance(app, FastAPI)
+        ready = app.state.service.ready()
+        assert not ready.batcher.hurried
+
+        def status(_: int) -> int:
+            code: int = client.post("/denoise", files={"file": ("d.png", image)}).status_code
+            return code
+
+        with ThreadPoolExecutor(16) as pool:
+            statuses = list(pool.map(status, range(48)))
+        assert set(statuses) == {200, 503}
+        assert ready.batcher.hurried  # for a second after the last one turned away
