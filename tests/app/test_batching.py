@@ -9,6 +9,7 @@ import threading
 import numpy as np
 import pytest
 
+from app import batching
 from app.batching import MicroBatcher, Overloaded, Stopped
 from app.engines import Batch
 from app.inference import Inference
@@ -221,3 +222,28 @@ async def test_a_batch_policy_thread_runs_as_normal_while_hurried() -> None:
     finally:
         batcher.stop()
     assert policies == [os.SCHED_BATCH, os.SCHED_BATCH, os.SCHED_OTHER, os.SCHED_OTHER, os.SCHED_BATCH]
+
+
+@pytest.mark.anyio
+async def test_only_jobs_smaller_than_a_full_call_wait_for_the_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    waited_for: list[int] = []
+    sizes: list[int] = []
+
+    def catch_up(loop: asyncio.AbstractEventLoop, most_s: float = 0.005) -> None:
+        waited_for.append(sizes[-1] if sizes else 0)
+
+    monkeypatch.setattr(batching, "_catch_up", catch_up)
+    batcher = MicroBatcher(
+        lambda batch: Inference(batch, None), max_batch=64, max_queue_images=64, on_batch=sizes.append
+    )
+    batcher.start()
+    try:
+        await batcher.submit(_images(0.0, n=2))  # after no call: no wait
+        await batcher.submit(_images(0.0, n=1))  # after a batch of 2: waits
+        await batcher.submit(_images(0.0, n=3))  # after a lone image: no wait
+        await batcher.submit(_images(0.0, n=batching.FULL_ENOUGH))  # fills a call: no wait
+        await batcher.submit(_images(0.0, n=batching.FULL_ENOUGH - 1))  # after a batch, and smaller: waits
+    finally:
+        batcher.stop()
+    assert sizes == [2, 1, 3, batching.FULL_ENOUGH, batching.FULL_ENOUGH - 1]
+    assert waited_for == [2, batching.FULL_ENOUGH]  # the size of the call each wait came after
