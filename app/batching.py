@@ -162,7 +162,8 @@ class MicroBatcher:
             return
         wanted: CpuPolicy = "normal" if self.hurried else self._cpu_policy
         if wanted != self._running_as:  # a system call only when it changes
-            set_thread_policy(wanted)
+            if not set_thread_policy(wanted):
+                self._cpu_policy = "normal"  # refused (logged once): the system's default stays
             self._running_as = wanted
 
     def _process(self, jobs: list[_Job], size: int) -> None:

@@ -29,14 +29,13 @@ def apply_cpu_policy(policy: CpuPolicy) -> None:
             return
 
 
-def set_thread_policy(policy: CpuPolicy) -> None:
-    """Put the calling thread alone under ``policy``."""
-    if hasattr(os, "SCHED_BATCH"):
-        _set(0, policy)
+def set_thread_policy(policy: CpuPolicy) -> bool:
+    """Put the calling thread alone under ``policy``; False where the system does not let it."""
+    return hasattr(os, "SCHED_BATCH") and _set(0, policy)
 
 
 def _set(thread: int, policy: CpuPolicy) -> bool:
-    """Whether the rest may go on: False once the system refused (it will refuse them all)."""
+    """Whether the rest may go on: False once the system refused (it will refuse them all again)."""
     value = os.SCHED_BATCH if policy == "batch" else os.SCHED_OTHER
     try:
         # Linux takes a thread id here (0: the calling thread), not only a process id.
